@@ -1,0 +1,13 @@
+//! Pure types and rules (no I/O): templates, state machines, readiness, retry policy, graphs.
+
+pub mod attempt;
+pub mod backoff;
+pub mod context;
+pub mod dag;
+pub mod error;
+pub mod readiness;
+pub mod state;
+pub mod template;
+
+pub use error::{ContextError, TemplateError, TemplateProblem, TransitionError};
+pub use state::{StepStatus, TaskStatus};

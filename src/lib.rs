@@ -1,0 +1,3 @@
+//! Tasker: durable, GraphQL-first workflow orchestration.
+
+pub mod domain;
