@@ -1,1 +1,40 @@
+//! Tasker's schema as SeaORM migrations; one set serves SQLite and PostgreSQL.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_090000_create_templates;
+mod m20261123_090100_create_tasks;
+mod m20261123_090200_create_transitions;
+mod m20261123_090300_create_step_outcomes;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_090000_create_templates::Migration),
+            Box::new(m20261123_090100_create_tasks::Migration),
+            Box::new(m20261123_090200_create_transitions::Migration),
+            Box::new(m20261123_090300_create_step_outcomes::Migration),
+        ]
+    }
+}
+
+/// Creates an index with a `WHERE` clause. sea-query has no builder for partial
+/// indexes; this SQL is valid on both SQLite (≥ 3.8) and PostgreSQL.
+pub(crate) async fn create_partial_index(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: &str,
+    columns: &str,
+    predicate: &str,
+) -> Result<(), DbErr> {
+    let sql = format!("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns}) WHERE {predicate}");
+    manager
+        .get_connection()
+        .execute_unprepared(&sql)
+        .await
+        .map(|_| ())
+}

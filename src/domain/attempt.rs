@@ -29,6 +29,8 @@ pub enum FailureKind {
     ResultTooLarge,
     /// An external worker reported the failure through `failStep`.
     Worker,
+    /// The engine could not load the step's inputs (context, parent results).
+    Dispatch,
 }
 
 impl FailureKind {
@@ -42,8 +44,32 @@ impl FailureKind {
             FailureKind::Panic => "panic",
             FailureKind::ResultTooLarge => "result_too_large",
             FailureKind::Worker => "worker",
+            FailureKind::Dispatch => "dispatch",
         }
     }
+}
+
+/// Check JSON a handler or worker wants to store: at most `max_bytes` serialized,
+/// and no NUL character anywhere (PostgreSQL's `jsonb` cannot hold one).
+pub fn check_storable_json(value: &serde_json::Value, max_bytes: usize) -> Result<(), String> {
+    fn has_nul(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(has_nul),
+            serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+    if size > max_bytes {
+        return Err(format!(
+            "results are {size} bytes, more than the limit of {max_bytes}"
+        ));
+    }
+    if has_nul(value) {
+        return Err("results contain a NUL character (\\u0000), which cannot be stored".to_owned());
+    }
+    Ok(())
 }
 
 /// A failed attempt, as recorded on the step and in its error history.
@@ -86,6 +112,14 @@ mod tests {
         let id = Uuid::nil();
         assert_eq!(idempotency_key(id, "charge", 1), format!("{id}:charge:1"));
         assert_ne!(idempotency_key(id, "charge", 1), idempotency_key(id, "charge", 2));
+    }
+
+    #[test]
+    fn storable_json_refuses_big_values_and_nul_characters() {
+        assert!(check_storable_json(&serde_json::json!({"a": "ok"}), 100).is_ok());
+        assert!(check_storable_json(&serde_json::json!({"a": "x".repeat(200)}), 100).is_err());
+        assert!(check_storable_json(&serde_json::json!({"a": ["nul\u{0}"]}), 100).is_err());
+        assert!(check_storable_json(&serde_json::json!({"k\u{0}": 1}), 100).is_err());
     }
 
     #[test]

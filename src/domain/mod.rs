@@ -2,6 +2,7 @@
 
 pub mod attempt;
 pub mod backoff;
+pub mod change;
 pub mod context;
 pub mod dag;
 pub mod error;

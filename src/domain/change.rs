@@ -1,0 +1,56 @@
+//! Records of committed state changes: what the audit rows say and what every
+//! event published after commit is made from (one event per record).
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::state::{StepStatus, TaskStatus};
+
+/// One task transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskChange {
+    /// The task.
+    pub task_id: Uuid,
+    /// Status before (`None` at creation).
+    pub from: Option<TaskStatus>,
+    /// Status after.
+    pub to: TaskStatus,
+    /// Position in the task's history, from 1.
+    pub sequence: i32,
+    /// Why, when known (e.g. a cancellation reason).
+    pub reason: Option<String>,
+    /// When it was committed.
+    pub at: DateTime<Utc>,
+}
+
+/// One step transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepChange {
+    /// The step.
+    pub step_id: Uuid,
+    /// Its task.
+    pub task_id: Uuid,
+    /// The step's name within its task.
+    pub step_name: String,
+    /// Status before (`None` at creation).
+    pub from: Option<StepStatus>,
+    /// Status after.
+    pub to: StepStatus,
+    /// Attempt number the transition belongs to (0 before the first claim).
+    pub attempt: i32,
+    /// Position in the step's history, from 1.
+    pub sequence: i32,
+    /// Why, when known (e.g. `lease expired`).
+    pub reason: Option<String>,
+    /// When it was committed.
+    pub at: DateTime<Utc>,
+}
+
+/// Any committed transition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A task moved.
+    Task(TaskChange),
+    /// A step moved.
+    Step(StepChange),
+}

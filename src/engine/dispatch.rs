@@ -1,0 +1,215 @@
+//! Running claimed steps: load their inputs, then one tokio task per attempt
+//! that calls the handler under a timeout, catches panics, honours interruption
+//! and sends exactly one report back to the scheduler.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span, warn};
+
+use super::Shared;
+use super::scheduler::Report;
+use crate::domain::attempt::{FailureKind, StepFailure, check_storable_json, idempotency_key};
+use crate::entities::workflow_step;
+use crate::handlers::{StepContext, StepHandler};
+use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs};
+
+/// Most cached task contexts; the cache is dropped whole beyond this.
+const TASK_CACHE_LIMIT: usize = 10_000;
+
+pub(super) async fn start(
+    shared: &Arc<Shared>,
+    steps: Vec<workflow_step::Model>,
+    reports: &mpsc::Sender<Report>,
+) {
+    if steps.is_empty() {
+        return;
+    }
+    let inputs = match load_inputs(shared, &steps).await {
+        Ok(inputs) => inputs,
+        Err(err) => {
+            warn!(error = %err, steps = steps.len(), "cannot load step inputs; failing these attempts");
+            for step in steps {
+                let failure = StepFailure {
+                    message: format!("the engine could not load the step's inputs: {err}"),
+                    kind: FailureKind::Dispatch,
+                    retryable: true,
+                    retry_after: None,
+                };
+                let _ = reports
+                    .send(report(&step, Some(AttemptOutcome::Failed(failure))))
+                    .await;
+            }
+            return;
+        }
+    };
+    let mut parents = inputs.parent_results;
+    {
+        let mut cache = shared.task_cache();
+        if cache.len() + inputs.tasks.len() > TASK_CACHE_LIMIT {
+            cache.clear();
+        }
+        for (id, info) in inputs.tasks {
+            cache.insert(id, Arc::new(info));
+        }
+    }
+    for step in steps {
+        let task = shared.task_cache().get(&step.task_id).cloned();
+        let Some(task) = task else {
+            let failure = StepFailure {
+                message: format!("task {} of this step was not found", step.task_id),
+                kind: FailureKind::Dispatch,
+                retryable: true,
+                retry_after: None,
+            };
+            let _ = reports
+                .send(report(&step, Some(AttemptOutcome::Failed(failure))))
+                .await;
+            continue;
+        };
+        let parent_results = parents.remove(&step.id).unwrap_or_default();
+        spawn_attempt(shared, step, task, parent_results, reports.clone());
+    }
+}
+
+async fn load_inputs(
+    shared: &Shared,
+    steps: &[workflow_step::Model],
+) -> crate::store::Result<DispatchInputs> {
+    let mut tries = 0;
+    loop {
+        let known = |id| shared.task_cache().contains_key(&id);
+        match dispatch_inputs(shared.store.reader(), steps, &known).await {
+            Err(err) if tries < 3 => {
+                tries += 1;
+                warn!(error = %err, tries, "loading step inputs failed; retrying");
+                tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn report(step: &workflow_step::Model, outcome: Option<AttemptOutcome>) -> Report {
+    Report {
+        step_id: step.id,
+        attempt: outcome.map(|outcome| AttemptReport {
+            step_id: step.id,
+            task_id: step.task_id,
+            lease_token: step.lease_token.unwrap_or_default(),
+            outcome,
+        }),
+    }
+}
+
+fn spawn_attempt(
+    shared: &Arc<Shared>,
+    step: workflow_step::Model,
+    task: Arc<(String, Value)>,
+    parent_results: Map<String, Value>,
+    reports: mpsc::Sender<Report>,
+) {
+    let token = CancellationToken::new();
+    shared.running().insert(step.id, token.clone());
+    shared.in_flight.fetch_add(1, Ordering::Relaxed);
+    let attempt = u32::try_from(step.attempts).unwrap_or(0);
+    let handler = shared.handlers.resolve(&task.0, &step.handler);
+    let timeout = step
+        .timeout_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map_or(shared.options.default_step_timeout, Duration::from_millis);
+    let ctx = StepContext {
+        task_id: step.task_id,
+        step_id: step.id,
+        step_name: step.name.clone(),
+        namespace: task.0.clone(),
+        attempt,
+        idempotency_key: idempotency_key(step.task_id, &step.name, attempt),
+        context: Arc::new(task.1.clone()),
+        config: step.config.clone(),
+        parent_results,
+        cancel: token,
+    };
+    let span = info_span!("step.attempt", task_id = %step.task_id, step = %step.name, attempt, handler = %step.handler);
+    let shared = Arc::clone(shared);
+    tokio::spawn(
+        async move {
+            let outcome = run_handler(handler, ctx, timeout, shared.options.max_result_bytes).await;
+            shared.running().remove(&step.id);
+            shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            // The scheduler outlives every attempt; a send error means it is gone.
+            let _ = reports.send(report(&step, outcome)).await;
+        }
+        .instrument(span),
+    );
+}
+
+fn failed(kind: FailureKind, message: String, retryable: bool) -> Option<AttemptOutcome> {
+    Some(AttemptOutcome::Failed(StepFailure {
+        message,
+        kind,
+        retryable,
+        retry_after: None,
+    }))
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic payload".to_owned())
+}
+
+/// `None` when the attempt was interrupted: nothing is to be recorded.
+async fn run_handler(
+    handler: Option<Arc<dyn StepHandler>>,
+    ctx: StepContext,
+    timeout: Duration,
+    max_result_bytes: usize,
+) -> Option<AttemptOutcome> {
+    let Some(handler) = handler else {
+        let message = format!(
+            "no handler for this step is registered on this replica (namespace {})",
+            ctx.namespace
+        );
+        return failed(FailureKind::UnknownHandler, message, false);
+    };
+    let cancel = ctx.cancel.clone();
+    let call = AssertUnwindSafe(handler.handle(ctx)).catch_unwind();
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(timeout, call) => outcome,
+        () = cancel.cancelled() => return None,
+    };
+    match outcome {
+        Err(_) => {
+            cancel.cancel();
+            failed(
+                FailureKind::Timeout,
+                format!("the attempt ran longer than {} ms", timeout.as_millis()),
+                true,
+            )
+        }
+        Ok(Err(panic)) => failed(
+            FailureKind::Panic,
+            format!("the handler panicked: {}", panic_text(&*panic)),
+            false,
+        ),
+        Ok(Ok(Err(err))) => Some(AttemptOutcome::Failed(StepFailure {
+            message: err.message,
+            kind: FailureKind::Handler,
+            retryable: err.retryable,
+            retry_after: err.retry_after,
+        })),
+        Ok(Ok(Ok(results))) => match check_storable_json(&results, max_result_bytes) {
+            Ok(()) => Some(AttemptOutcome::Completed(results)),
+            Err(message) => failed(FailureKind::ResultTooLarge, message, false),
+        },
+    }
+}

@@ -1,0 +1,221 @@
+//! The orchestrator: claims ready steps, runs their handlers with bounded
+//! concurrency, records outcomes, retries, finalizes tasks and recovers expired
+//! leases. `Options` → [`Engine::new`] → [`Engine::run`]; everyone else holds an
+//! [`EngineHandle`].
+//!
+//! One scheduler task per replica is the only writer of engine state: it gathers
+//! every outcome that arrived while the previous transaction ran and records
+//! them together with the next claim in one transaction (group commit and local
+//! continuation: a stage costs one commit).
+
+mod clock;
+mod dispatch;
+mod lease;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use clock::{Clock, SystemClock};
+
+use crate::events::EventBus;
+use crate::handlers::HandlerRegistry;
+use crate::store::Store;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Lease owner name; unique per running engine.
+    pub instance_id: String,
+    /// Most handlers running at once.
+    pub max_concurrency: usize,
+    /// Most steps claimed by one statement.
+    pub claim_batch_size: usize,
+    /// Most outcomes recorded by one transaction.
+    pub max_batch: usize,
+    /// Fallback poll for retry timers, expired leases and other replicas' work.
+    pub poll_interval: Duration,
+    /// Lease length; renewed every third of it while a handler runs.
+    pub lease: Duration,
+    /// Per-attempt timeout for steps without `timeout_ms`.
+    pub default_step_timeout: Duration,
+    /// On shutdown, how long running handlers get to finish.
+    pub shutdown_grace: Duration,
+    /// Largest results a handler may return (serialized bytes).
+    pub max_result_bytes: usize,
+    /// Only run this task's steps (`tasker task create --wait`).
+    pub only_task: Option<Uuid>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            instance_id: default_instance_id(),
+            max_concurrency: 64,
+            claim_batch_size: 128,
+            max_batch: 512,
+            poll_interval: Duration::from_millis(250),
+            lease: Duration::from_secs(30),
+            default_step_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+            max_result_bytes: 1024 * 1024,
+            only_task: None,
+        }
+    }
+}
+
+/// `engine:<host>-<pid>-<random>`: unique even when a pid is reused.
+pub fn default_instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "local".to_owned());
+    let random = Uuid::new_v4().simple().to_string();
+    format!("engine:{host}-{}-{}", std::process::id(), &random[..8])
+}
+
+/// Counters for benchmarks and health.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Steps claimed.
+    pub claimed: AtomicU64,
+    /// Attempts recorded as completed.
+    pub completed: AtomicU64,
+    /// Attempts recorded as failed.
+    pub failed: AtomicU64,
+    /// Transactions committed by the scheduler.
+    pub batches: AtomicU64,
+    /// Reports whose claim no longer held (expired, cancelled, reclaimed).
+    pub lease_lost: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    store: Store,
+    handlers: HandlerRegistry,
+    events: EventBus,
+    clock: Arc<dyn Clock>,
+    options: Options,
+    wake: Notify,
+    /// Running attempts: step id → token that stops the handler.
+    running: Mutex<HashMap<Uuid, CancellationToken>>,
+    /// Namespace and context per task (immutable, so safe to keep).
+    tasks: Mutex<HashMap<Uuid, Arc<(String, Value)>>>,
+    in_flight: AtomicUsize,
+    stats: Stats,
+}
+
+impl Shared {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CancellationToken>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn task_cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<(String, Value)>>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A cheap handle to a running engine.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EngineHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineHandle")
+            .field("instance_id", &self.shared.options.instance_id)
+            .finish()
+    }
+}
+
+impl EngineHandle {
+    /// New work may be ready (a task was created, a step completed elsewhere…).
+    pub fn wake(&self) {
+        self.shared.wake.notify_one();
+    }
+
+    /// Stop the handlers of these steps if they run here (cancelled or resolved).
+    pub fn interrupt(&self, step_ids: &[Uuid]) {
+        let running = self.shared.running();
+        for id in step_ids {
+            if let Some(token) = running.get(id) {
+                token.cancel();
+            }
+        }
+    }
+
+    /// Handlers running now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The lease owner name.
+    pub fn instance_id(&self) -> &str {
+        &self.shared.options.instance_id
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+}
+
+/// The engine; consumed by [`Engine::run`].
+pub struct Engine {
+    shared: Arc<Shared>,
+    reports: mpsc::Receiver<scheduler::Report>,
+    report_tx: mpsc::Sender<scheduler::Report>,
+}
+
+impl Engine {
+    /// Build an engine over a store, handlers and an event bus.
+    pub fn new(
+        store: Store,
+        handlers: HandlerRegistry,
+        events: EventBus,
+        clock: Arc<dyn Clock>,
+        options: Options,
+    ) -> Self {
+        // Every running handler sends exactly one report, so this never fills up.
+        let (report_tx, reports) = mpsc::channel(options.max_concurrency.max(1) * 2);
+        let shared = Arc::new(Shared {
+            store,
+            handlers,
+            events,
+            clock,
+            options,
+            wake: Notify::new(),
+            running: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
+            stats: Stats::default(),
+        });
+        Self {
+            shared,
+            reports,
+            report_tx,
+        }
+    }
+
+    /// A handle for services that create work or need to interrupt handlers.
+    pub fn handle(&self) -> EngineHandle {
+        EngineHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Run until `cancel` fires, then stop claiming, let running handlers finish
+    /// within the grace period, record their outcomes and return.
+    pub async fn run(self, cancel: CancellationToken) {
+        let keeper = tokio::spawn(lease::keep_leases(Arc::clone(&self.shared), cancel.child_token()));
+        scheduler::run(self.shared, self.reports, self.report_tx, cancel).await;
+        let _ = keeper.await;
+    }
+}

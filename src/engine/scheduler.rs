@@ -1,0 +1,262 @@
+//! The scheduler loop: one transaction per turn records every outcome that has
+//! arrived, recovers expired leases when a poll is due, and claims as many
+//! ready steps as there are free handler slots; then the claimed steps start.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, error, info_span, warn};
+use uuid::Uuid;
+
+use super::{Shared, dispatch};
+use crate::domain::StepStatus;
+use crate::domain::attempt::{FailureKind, StepFailure};
+use crate::store::{
+    self, AttemptOutcome, AttemptReport, Claim, ClaimFilter, ReportResult, claim_steps, expired_leases,
+    record_attempts,
+};
+
+/// What a finished handler sends back.
+#[derive(Debug)]
+pub(super) struct Report {
+    /// The step.
+    pub step_id: Uuid,
+    /// `None` when the attempt was interrupted (the step is no longer ours).
+    pub attempt: Option<AttemptReport>,
+}
+
+/// The result of one committed turn.
+struct Turn {
+    claimed: Vec<crate::entities::workflow_step::Model>,
+    claim_limit: usize,
+    next_retry: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut reports: mpsc::Receiver<Report>,
+    report_tx: mpsc::Sender<Report>,
+    cancel: CancellationToken,
+) {
+    let options = shared.options.clone();
+    let mut rng = StdRng::from_os_rng();
+    let mut pending: Vec<Report> = Vec::new();
+    let mut look_for_work = true;
+    let mut next_poll = Instant::now();
+    let mut failures: u32 = 0;
+    while !cancel.is_cancelled() {
+        if pending.is_empty() && !look_for_work && Instant::now() < next_poll {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                report = reports.recv() => pending.extend(report),
+                () = shared.wake.notified() => look_for_work = true,
+                () = tokio::time::sleep_until(next_poll) => {}
+            }
+            continue;
+        }
+        drain(&mut reports, &mut pending, options.max_batch);
+        let poll_due = Instant::now() >= next_poll;
+        let free = options
+            .max_concurrency
+            .saturating_sub(shared.in_flight.load(Ordering::Relaxed));
+        let claim_limit = free.min(options.claim_batch_size);
+        match turn(&shared, &pending, claim_limit, poll_due, &mut rng).await {
+            Ok(done) => {
+                failures = 0;
+                pending.clear();
+                look_for_work = done.claim_limit > 0 && done.claimed.len() == done.claim_limit;
+                if poll_due {
+                    next_poll = Instant::now() + options.poll_interval;
+                }
+                if let Some(at) = done.next_retry {
+                    let wait = (at - shared.clock.now()).to_std().unwrap_or(Duration::ZERO);
+                    next_poll = next_poll.min(Instant::now() + wait);
+                }
+                dispatch::start(&shared, done.claimed, &report_tx).await;
+            }
+            Err(err) => {
+                failures += 1;
+                if err.is_refusal() && failures >= 3 {
+                    isolate(&shared, &mut pending, &mut rng).await;
+                }
+                let backoff = Duration::from_millis(50u64.saturating_mul(1 << failures.min(7)))
+                    .min(Duration::from_secs(5));
+                warn!(error = %err, pending = pending.len(), retry_in_ms = backoff.as_millis() as u64, "engine turn failed");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+            }
+        }
+    }
+    shutdown(&shared, reports, pending, &mut rng).await;
+}
+
+fn drain(reports: &mut mpsc::Receiver<Report>, pending: &mut Vec<Report>, max: usize) {
+    while pending.len() < max {
+        match reports.try_recv() {
+            Ok(report) => pending.push(report),
+            Err(_) => break,
+        }
+    }
+}
+
+fn lease_expired(lease: store::ExpiredLease) -> AttemptReport {
+    AttemptReport {
+        step_id: lease.step_id,
+        task_id: lease.task_id,
+        lease_token: lease.lease_token,
+        outcome: AttemptOutcome::Failed(StepFailure {
+            message: "the lease expired before the attempt reported (worker or replica lost)".to_owned(),
+            kind: FailureKind::LeaseExpired,
+            retryable: true,
+            retry_after: Some(Duration::ZERO),
+        }),
+    }
+}
+
+/// One turn, retried a few times when the database reports contention.
+async fn turn(
+    shared: &Shared,
+    pending: &[Report],
+    claim_limit: usize,
+    scan_expired: bool,
+    rng: &mut StdRng,
+) -> store::Result<Turn> {
+    let span = info_span!("engine.turn", reports = pending.len(), claim_limit);
+    let mut attempt = 0u64;
+    loop {
+        match try_turn(shared, pending, claim_limit, scan_expired, rng)
+            .instrument(span.clone())
+            .await
+        {
+            Err(err) if err.is_retryable() && attempt < 5 => {
+                attempt += 1;
+                debug!(error = %err, attempt, "engine turn contended; retrying");
+                tokio::time::sleep(Duration::from_millis(2 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_turn(
+    shared: &Shared,
+    pending: &[Report],
+    claim_limit: usize,
+    scan_expired: bool,
+    rng: &mut StdRng,
+) -> store::Result<Turn> {
+    let now = shared.clock.now();
+    let mut tx = shared.store.begin().await?;
+    let mut jitter = || rng.random::<f64>();
+    let mut reports: Vec<AttemptReport> = pending.iter().filter_map(|r| r.attempt.clone()).collect();
+    let from_handlers = reports.len();
+    if scan_expired {
+        let expired = expired_leases(&tx, now, shared.options.max_batch as u64).await?;
+        if !expired.is_empty() {
+            warn!(count = expired.len(), "recovering steps whose lease expired");
+        }
+        reports.extend(expired.into_iter().map(lease_expired));
+    }
+    let results = if reports.is_empty() {
+        Vec::new()
+    } else {
+        record_attempts(&mut tx, &reports, &mut jitter, now).await?
+    };
+    let claim = Claim {
+        owner: &shared.options.instance_id,
+        limit: claim_limit as u64,
+        lease: shared.options.lease,
+        filter: ClaimFilter::Engine {
+            task: shared.options.only_task,
+        },
+    };
+    let claimed = claim_steps(&mut tx, claim, now).await?;
+    let changes = tx.commit().await?;
+
+    let stats = &shared.stats;
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.claimed.fetch_add(claimed.len() as u64, Ordering::Relaxed);
+    let mut next_retry = None;
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            ReportResult::Applied(step) if step.status == StepStatus::Complete.as_str() => {
+                stats.completed.fetch_add(1, Ordering::Relaxed);
+            }
+            ReportResult::Applied(step) => {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                next_retry = next_retry.into_iter().chain(step.ready_at).min();
+            }
+            ReportResult::LeaseLost if i < from_handlers => {
+                stats.lease_lost.fetch_add(1, Ordering::Relaxed);
+                debug!(step_id = %reports[i].step_id, "attempt outcome dropped: the claim no longer holds");
+            }
+            ReportResult::LeaseLost => {}
+        }
+    }
+    shared.events.publish_changes(changes);
+    Ok(Turn {
+        claimed,
+        claim_limit,
+        next_retry,
+    })
+}
+
+/// After repeated refusals, record reports one by one so that a single report
+/// the database refuses cannot hold the others back. A refused report is
+/// dropped: its lease expires and the step runs again as a new attempt.
+async fn isolate(shared: &Shared, pending: &mut Vec<Report>, rng: &mut StdRng) {
+    let mut kept = Vec::new();
+    for report in pending.drain(..) {
+        match turn(shared, std::slice::from_ref(&report), 0, false, rng).await {
+            Ok(_) => {}
+            Err(err) if err.is_refusal() => {
+                error!(step_id = %report.step_id, error = %err, "dropping an outcome the database refuses; the step will be retried after its lease expires");
+            }
+            Err(_) => kept.push(report),
+        }
+    }
+    *pending = kept;
+}
+
+async fn shutdown(
+    shared: &Shared,
+    mut reports: mpsc::Receiver<Report>,
+    mut pending: Vec<Report>,
+    rng: &mut StdRng,
+) {
+    let deadline = Instant::now() + shared.options.shutdown_grace;
+    loop {
+        drain(&mut reports, &mut pending, usize::MAX);
+        if !pending.is_empty() {
+            match turn(shared, &pending, 0, false, rng).await {
+                Ok(_) => pending.clear(),
+                Err(err) => warn!(error = %err, "recording outcomes during shutdown failed"),
+            }
+        }
+        if shared.in_flight.load(Ordering::Relaxed) == 0 || Instant::now() >= deadline {
+            break;
+        }
+        tokio::select! {
+            report = reports.recv() => pending.extend(report),
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+    let left = shared.in_flight.load(Ordering::Relaxed);
+    if left > 0 {
+        warn!(
+            running = left,
+            "shutdown grace period over; abandoning running attempts (their leases will expire)"
+        );
+        for token in shared.running().values() {
+            token.cancel();
+        }
+    }
+}

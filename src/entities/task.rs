@@ -1,0 +1,32 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "task")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub task_template_id: Uuid,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub status: String,
+    /// Status before the last transition (lets one UPDATE report where it came from).
+    pub previous_status: Option<String>,
+    /// Number of transitions so far; the next transition row gets this plus one.
+    pub transition_seq: i32,
+    pub context: Json,
+    pub initiator: Option<String>,
+    pub source_system: Option<String>,
+    pub reason: Option<String>,
+    pub tags: Json,
+    pub idempotency_key: Option<String>,
+    pub correlation_id: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub completed_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,196 @@
+//! Application services: what front ends (GraphQL, REST, CLI) call. They parse
+//! and check inputs, run store functions in transactions, publish the committed
+//! changes and tell the engine about new work.
+
+mod error;
+mod tasks;
+mod templates;
+mod views;
+mod workers;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use error::{Error, Result};
+pub use tasks::{CreateTask, Created, TaskDetail};
+pub use templates::{LoadedTemplate, TEMPLATE_EXTENSIONS};
+pub use views::{StepView, TaskView, TransitionView};
+pub use workers::{ClaimRequest, ClaimedStep, FailureReport};
+
+use crate::domain::backoff::RetryDefaults;
+use crate::domain::context::ContextSchema;
+use crate::domain::template::TemplateLimits;
+use crate::engine::{Clock, EngineHandle};
+use crate::events::EventBus;
+use crate::handlers::HandlerRegistry;
+use crate::store::{self, Store, WriteTxn};
+
+/// Size limits on inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest task context (serialized JSON bytes).
+    pub max_context_bytes: usize,
+    /// Largest template document.
+    pub max_template_bytes: usize,
+    /// Largest step results (from a worker or a manual resolution).
+    pub max_result_bytes: usize,
+    /// Template size and timeout limits.
+    pub template: TemplateLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_context_bytes: 1024 * 1024,
+            max_template_bytes: 1024 * 1024,
+            max_result_bytes: 1024 * 1024,
+            template: TemplateLimits::default(),
+        }
+    }
+}
+
+/// Service settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Input limits.
+    pub limits: Limits,
+    /// Retry defaults templates override per step.
+    pub retry_defaults: RetryDefaults,
+}
+
+/// Compiled context schemas by (template id, content hash); bounded.
+type SchemaCache = Mutex<HashMap<(uuid::Uuid, String), Arc<ContextSchema>>>;
+const SCHEMA_CACHE_LIMIT: usize = 1_000;
+
+/// The application services (cheap to clone).
+#[derive(Clone)]
+pub struct Tasker {
+    store: Store,
+    handlers: HandlerRegistry,
+    events: EventBus,
+    clock: Arc<dyn Clock>,
+    engine: Option<EngineHandle>,
+    settings: Arc<Settings>,
+    schemas: Arc<SchemaCache>,
+}
+
+impl std::fmt::Debug for Tasker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasker")
+            .field("backend", &self.store.backend())
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl Tasker {
+    /// Services over a store; without an engine, new work waits for one.
+    pub fn new(
+        store: Store,
+        handlers: HandlerRegistry,
+        events: EventBus,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            store,
+            handlers,
+            events,
+            clock,
+            engine: None,
+            settings: Arc::new(settings),
+            schemas: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Tell this engine about new work and interrupted steps.
+    pub fn with_engine(mut self, engine: EngineHandle) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The handler registry.
+    pub fn handlers(&self) -> &HandlerRegistry {
+        &self.handlers
+    }
+
+    /// The event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn wake_engine(&self) {
+        if let Some(engine) = &self.engine {
+            engine.wake();
+        }
+    }
+
+    fn interrupt(&self, step_ids: &[uuid::Uuid]) {
+        if let (Some(engine), false) = (&self.engine, step_ids.is_empty()) {
+            engine.interrupt(step_ids);
+        }
+    }
+
+    /// Run `work` in a write transaction, retried when the database reports
+    /// contention; publish the committed changes.
+    async fn write<T, F, Fut>(&self, mut work: F) -> Result<T>
+    where
+        F: FnMut(WriteTxn) -> Fut,
+        Fut: Future<Output = store::Result<(T, WriteTxn)>>,
+    {
+        let mut attempt = 0u64;
+        loop {
+            let outcome = async {
+                let tx = self.store.begin().await?;
+                let (value, tx) = work(tx).await?;
+                let changes = tx.commit().await?;
+                Ok::<_, store::Error>((value, changes))
+            }
+            .await;
+            match outcome {
+                Ok((value, changes)) => {
+                    self.events.publish_changes(changes);
+                    return Ok(value);
+                }
+                Err(err) if err.is_retryable() && attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5 * attempt)).await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    fn context_schema(&self, template: &store::StoredTemplate) -> Result<Option<Arc<ContextSchema>>> {
+        let Some(schema) = &template.template.context_schema else {
+            return Ok(None);
+        };
+        let key = (template.id, template.content_hash.clone());
+        let mut cache = self.schemas.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = cache.get(&key) {
+            return Ok(Some(Arc::clone(found)));
+        }
+        let compiled = Arc::new(ContextSchema::compile(schema).map_err(|message| {
+            Error::Internal(store::Error::Corrupt {
+                message: format!("stored context_schema: {message}"),
+            })
+        })?);
+        if cache.len() >= SCHEMA_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&compiled));
+        Ok(Some(compiled))
+    }
+}

@@ -1,0 +1,330 @@
+//! Task services: creation (idempotent), reads, and operator actions.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::views::{StepView, TaskView, TransitionView};
+use super::{Error, Result, Tasker};
+use crate::domain::attempt::check_storable_json;
+use crate::domain::context::check_context_size;
+use crate::domain::template::DEFAULT_NAMESPACE;
+use crate::store::{self, NewTask};
+
+/// Input of [`Tasker::create_task`].
+#[derive(Debug, Clone, Default)]
+pub struct CreateTask {
+    /// Template namespace (default `default`).
+    pub namespace: Option<String>,
+    /// Template name.
+    pub name: String,
+    /// Template version (default: the highest registered).
+    pub version: Option<String>,
+    /// The task's JSON context.
+    pub context: Value,
+    /// Who asks.
+    pub initiator: Option<String>,
+    /// Which system asks.
+    pub source_system: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Labels for filtering.
+    pub tags: Vec<String>,
+    /// Names of skippable steps to bypass.
+    pub bypass_steps: Vec<String>,
+    /// Makes creation idempotent: the same key returns the same task.
+    pub idempotency_key: Option<String>,
+    /// Correlation id of the request.
+    pub correlation_id: Option<String>,
+}
+
+/// Output of [`Tasker::create_task`].
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The task.
+    pub task: TaskView,
+    /// False when the idempotency key matched an existing task.
+    pub created: bool,
+}
+
+/// A task with its steps and their results.
+#[derive(Debug, Clone)]
+pub struct TaskDetail {
+    /// The task.
+    pub task: TaskView,
+    /// Its steps in template order.
+    pub steps: Vec<StepView>,
+    /// Step id → results (steps that have some).
+    pub results: HashMap<Uuid, Value>,
+}
+
+const MAX_TAGS: usize = 50;
+const MAX_TEXT: usize = 1_024;
+
+fn check_text(field: &str, value: &Option<String>) -> Result<()> {
+    match value {
+        Some(v) if v.len() > MAX_TEXT => {
+            Err(Error::bad_input(field, format!("longer than {MAX_TEXT} bytes")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_inputs(input: &CreateTask, max_context_bytes: usize) -> Result<()> {
+    if input.name.trim().is_empty() {
+        return Err(Error::bad_input("name", "must not be empty"));
+    }
+    check_context_size(&input.context, max_context_bytes)?;
+    check_storable_json(&input.context, usize::MAX)
+        .map_err(|m| Error::bad_input("context", m.replace("results", "context")))?;
+    if input.tags.len() > MAX_TAGS || input.tags.iter().any(|t| t.is_empty() || t.len() > 128) {
+        return Err(Error::bad_input(
+            "tags",
+            format!("at most {MAX_TAGS} tags of 1 to 128 bytes"),
+        ));
+    }
+    for (field, value) in [
+        ("initiator", &input.initiator),
+        ("sourceSystem", &input.source_system),
+        ("reason", &input.reason),
+        ("correlationId", &input.correlation_id),
+    ] {
+        check_text(field, value)?;
+    }
+    match &input.idempotency_key {
+        Some(k) if k.is_empty() || k.len() > 256 => {
+            Err(Error::bad_input("idempotencyKey", "must be 1 to 256 bytes"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Tasker {
+    /// Create a task from a template. With an idempotency key already used for
+    /// the same template, the existing task comes back with `created: false`.
+    pub async fn create_task(&self, input: CreateTask) -> Result<Created> {
+        check_inputs(&input, self.settings.limits.max_context_bytes)?;
+        let namespace = input
+            .namespace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        if let Some(existing) = self.existing_for_key(&input, &namespace).await? {
+            return Ok(existing);
+        }
+        let template = self
+            .find_template(&namespace, &input.name, input.version.as_deref())
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: "task template",
+                id: format!(
+                    "{namespace}/{}{}",
+                    input.name,
+                    input
+                        .version
+                        .as_deref()
+                        .map(|v| format!("@{v}"))
+                        .unwrap_or_default()
+                ),
+            })?;
+        if let Some(schema) = self.context_schema(&template)? {
+            schema.check(&input.context)?;
+        }
+        let mut bypass = vec![false; template.template.steps.len()];
+        for name in &input.bypass_steps {
+            let index = template
+                .template
+                .steps
+                .iter()
+                .position(|s| &s.name == name)
+                .ok_or_else(|| {
+                    Error::bad_input(
+                        "bypassSteps",
+                        format!("{name:?} is not a step of {}", template.template.full_name()),
+                    )
+                })?;
+            if !template.template.steps[index].skippable {
+                return Err(Error::bad_input(
+                    "bypassSteps",
+                    format!("step {name:?} is not skippable"),
+                ));
+            }
+            bypass[index] = true;
+        }
+        let now = self.clock.now();
+        let (template, input_ref, retry_defaults) = (&template, &input, &self.settings.retry_defaults);
+        let created = self
+            .write(|mut tx| {
+                let bypass = bypass.clone();
+                async move {
+                    let new = NewTask {
+                        template,
+                        context: input_ref.context.clone(),
+                        initiator: input_ref.initiator.clone(),
+                        source_system: input_ref.source_system.clone(),
+                        reason: input_ref.reason.clone(),
+                        tags: input_ref.tags.clone(),
+                        idempotency_key: input_ref.idempotency_key.clone(),
+                        correlation_id: input_ref.correlation_id.clone(),
+                        bypass,
+                        retry_defaults,
+                    };
+                    let row = store::create_task(&mut tx, new, now).await?;
+                    Ok((row, tx))
+                }
+            })
+            .await;
+        match created {
+            Ok(row) => {
+                self.wake_engine();
+                Ok(Created {
+                    task: row.try_into()?,
+                    created: true,
+                })
+            }
+            // A concurrent request with the same key won the race.
+            Err(Error::Conflict { .. }) if input.idempotency_key.is_some() => self
+                .existing_for_key(&input, &namespace)
+                .await?
+                .ok_or_else(|| Error::Conflict {
+                    message: "idempotency key race could not be resolved".to_owned(),
+                }),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn existing_for_key(&self, input: &CreateTask, namespace: &str) -> Result<Option<Created>> {
+        let Some(key) = &input.idempotency_key else {
+            return Ok(None);
+        };
+        let Some(task) = store::find_task_by_idempotency_key(self.store.writer(), key).await? else {
+            return Ok(None);
+        };
+        if task.namespace != namespace || task.name != input.name {
+            return Err(Error::Conflict {
+                message: format!(
+                    "idempotency key {key:?} was already used for a task of {}/{}",
+                    task.namespace, task.name
+                ),
+            });
+        }
+        Ok(Some(Created {
+            task: task.try_into()?,
+            created: false,
+        }))
+    }
+
+    /// One task.
+    pub async fn task(&self, id: Uuid) -> Result<Option<TaskView>> {
+        store::find_task(self.store.reader(), id)
+            .await?
+            .map(TaskView::try_from)
+            .transpose()
+    }
+
+    /// One step.
+    pub async fn step(&self, id: Uuid) -> Result<Option<StepView>> {
+        store::find_step(self.store.reader(), id)
+            .await?
+            .map(StepView::try_from)
+            .transpose()
+    }
+
+    /// A task with its steps and results.
+    pub async fn task_detail(&self, id: Uuid) -> Result<Option<TaskDetail>> {
+        let Some(task) = self.task(id).await? else {
+            return Ok(None);
+        };
+        let rows = store::steps_of_task(self.store.reader(), id).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
+        let results = store::step_results(self.store.reader(), &ids).await?;
+        let steps = rows
+            .into_iter()
+            .map(StepView::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(TaskDetail { task, steps, results }))
+    }
+
+    /// The audit trail of a task.
+    pub async fn task_transitions(&self, id: Uuid) -> Result<Vec<TransitionView>> {
+        Ok(store::task_transitions(self.store.reader(), id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The audit trail of steps, oldest first per step.
+    pub async fn step_transitions(&self, step_ids: &[Uuid]) -> Result<Vec<(Uuid, TransitionView)>> {
+        let rows = store::step_transitions(self.store.reader(), step_ids).await?;
+        Ok(rows.into_iter().map(|r| (r.step_id, r.into())).collect())
+    }
+
+    /// Cancel a task; running handlers are told to stop.
+    pub async fn cancel_task(&self, id: Uuid, reason: Option<String>) -> Result<TaskView> {
+        check_text("reason", &reason)?;
+        let now = self.clock.now();
+        let reason = &reason;
+        let cancelled = self
+            .write(|mut tx| async move {
+                let c = store::cancel_task(&mut tx, id, reason.clone(), now).await?;
+                Ok((c, tx))
+            })
+            .await?;
+        self.interrupt(&cancelled.interrupted_steps);
+        cancelled.task.try_into()
+    }
+
+    /// Give every failed step of a failed task a fresh budget of attempts.
+    pub async fn retry_task(&self, id: Uuid) -> Result<TaskView> {
+        let now = self.clock.now();
+        self.write(|mut tx| async move {
+            let steps = store::retry_task(&mut tx, id, now).await?;
+            Ok((steps, tx))
+        })
+        .await?;
+        self.wake_engine();
+        self.task(id).await?.ok_or_else(|| Error::NotFound {
+            entity: "task",
+            id: id.to_string(),
+        })
+    }
+
+    /// Give one failed step a fresh budget of attempts.
+    pub async fn retry_step(&self, id: Uuid) -> Result<StepView> {
+        let now = self.clock.now();
+        let step = self
+            .write(|mut tx| async move {
+                let step = store::retry_step(&mut tx, id, now).await?;
+                Ok((step, tx))
+            })
+            .await?;
+        self.wake_engine();
+        step.try_into()
+    }
+
+    /// Resolve a step by hand; its children may then run.
+    pub async fn resolve_step(
+        &self,
+        id: Uuid,
+        results: Option<Value>,
+        reason: Option<String>,
+    ) -> Result<StepView> {
+        check_text("reason", &reason)?;
+        if let Some(r) = &results {
+            check_storable_json(r, self.settings.limits.max_result_bytes)
+                .map_err(|m| Error::bad_input("results", m))?;
+        }
+        let now = self.clock.now();
+        let (results, reason) = (&results, &reason);
+        let step = self
+            .write(|mut tx| async move {
+                let step = store::resolve_step(&mut tx, id, results.clone(), reason.clone(), now).await?;
+                Ok((step, tx))
+            })
+            .await?;
+        self.interrupt(&[step.id]);
+        self.wake_engine();
+        step.try_into()
+    }
+}

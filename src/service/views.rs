@@ -1,0 +1,198 @@
+//! Typed views of stored rows, the shape services hand to their callers.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::{Error, Result};
+use crate::domain::attempt::StepFailure;
+use crate::domain::backoff::RetryPolicy;
+use crate::domain::{StepStatus, TaskStatus};
+use crate::entities::{step_transition, task, task_transition, workflow_step};
+use crate::store;
+
+fn corrupt(message: String) -> Error {
+    Error::Internal(store::Error::Corrupt { message })
+}
+
+fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T> {
+    text.parse()
+        .map_err(|_| corrupt(format!("unknown {what} {text:?}")))
+}
+
+/// A task.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    /// Id (UUID v7).
+    pub id: Uuid,
+    /// Template namespace.
+    pub namespace: String,
+    /// Template name.
+    pub name: String,
+    /// Template version.
+    pub version: String,
+    /// Current status.
+    pub status: TaskStatus,
+    /// The JSON context.
+    pub context: Value,
+    /// Who asked.
+    pub initiator: Option<String>,
+    /// Which system asked.
+    pub source_system: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Creation idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Correlation id of the creating request.
+    pub correlation_id: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Reached COMPLETE, ERROR, CANCELLED or RESOLVED_MANUALLY.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<task::Model> for TaskView {
+    type Error = Error;
+    fn try_from(m: task::Model) -> Result<Self> {
+        Ok(Self {
+            status: parse(&m.status, "task status")?,
+            tags: serde_json::from_value(m.tags).map_err(|e| corrupt(format!("task {} tags: {e}", m.id)))?,
+            id: m.id,
+            namespace: m.namespace,
+            name: m.name,
+            version: m.version,
+            context: m.context,
+            initiator: m.initiator,
+            source_system: m.source_system,
+            reason: m.reason,
+            idempotency_key: m.idempotency_key,
+            correlation_id: m.correlation_id,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            completed_at: m.completed_at,
+        })
+    }
+}
+
+/// A workflow step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    /// Id (UUID v7).
+    pub id: Uuid,
+    /// Its task.
+    pub task_id: Uuid,
+    /// Name within the task.
+    pub name: String,
+    /// Handler name.
+    pub handler: String,
+    /// Done by an external worker.
+    pub external: bool,
+    /// Current status.
+    pub status: StepStatus,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed by the retry policy (per budget).
+    pub max_attempts: u32,
+    /// Whether failures may be retried.
+    pub retryable: bool,
+    /// May be bypassed at creation.
+    pub skippable: bool,
+    /// Latest failure (cleared on success).
+    pub error: Option<StepFailure>,
+    /// When the next attempt may start (while WAITING_FOR_RETRY or ENQUEUED).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Start of the latest attempt.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it completed, failed for good, was skipped, cancelled or resolved.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The step's config.
+    pub config: Value,
+}
+
+impl TryFrom<workflow_step::Model> for StepView {
+    type Error = Error;
+    fn try_from(m: workflow_step::Model) -> Result<Self> {
+        let policy: RetryPolicy = serde_json::from_value(m.retry_policy)
+            .map_err(|e| corrupt(format!("step {} policy: {e}", m.id)))?;
+        let error = m
+            .last_error
+            .map(serde_json::from_value::<StepFailure>)
+            .transpose()
+            .map_err(|e| corrupt(format!("step {} error: {e}", m.id)))?;
+        Ok(Self {
+            status: parse(&m.status, "step status")?,
+            id: m.id,
+            task_id: m.task_id,
+            name: m.name,
+            handler: m.handler,
+            external: m.external,
+            attempts: u32::try_from(m.attempts).unwrap_or(0),
+            max_attempts: policy.max_attempts,
+            retryable: policy.retryable,
+            skippable: m.skippable,
+            error,
+            next_attempt_at: m.ready_at,
+            started_at: m.started_at,
+            completed_at: m.completed_at,
+            config: m.config,
+        })
+    }
+}
+
+impl StepView {
+    /// Duration of the latest attempt, once it ended.
+    pub fn duration_ms(&self) -> Option<i64> {
+        match (self.started_at, self.completed_at) {
+            (Some(start), Some(end)) if end >= start => Some((end - start).num_milliseconds()),
+            _ => None,
+        }
+    }
+}
+
+/// One audited status change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransitionView {
+    /// Position in the entity's history, from 1.
+    pub sequence: i32,
+    /// Status before (`None` at creation).
+    pub from: Option<String>,
+    /// Status after.
+    pub to: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Attempt number (steps only).
+    pub attempt: Option<i32>,
+    /// Why, when known.
+    pub reason: Option<String>,
+}
+
+impl From<step_transition::Model> for TransitionView {
+    fn from(m: step_transition::Model) -> Self {
+        Self {
+            sequence: m.sequence,
+            from: m.from_status,
+            to: m.to_status,
+            at: m.created_at,
+            attempt: Some(m.attempt),
+            reason: m.reason,
+        }
+    }
+}
+
+impl From<task_transition::Model> for TransitionView {
+    fn from(m: task_transition::Model) -> Self {
+        Self {
+            sequence: m.sequence,
+            from: m.from_status,
+            to: m.to_status,
+            at: m.created_at,
+            attempt: None,
+            reason: m.reason,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Recording the outcome of attempts, many at once.
+//!
+//! Completions are one compare-and-set UPDATE for the whole batch, guarded by
+//! the lease token, so a stale claim (expired, cancelled, taken over) can never
+//! complete a step. Failures are decided by the step's retry policy: wait and
+//! retry, or fail for good. Then children are promoted and tasks finalized, all
+//! in the caller's transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::claims::{lease_and_error_cleared, lease_cleared};
+use super::error::{Error, Result};
+use super::readiness::{lock_tasks, promote_children, reconcile_tasks};
+use super::transition::{StepMove, move_steps, null_time};
+use super::txn::{WriteTxn, insert_all};
+use crate::domain::StepStatus;
+use crate::domain::attempt::StepFailure;
+use crate::domain::backoff::{FailureDecision, RetryPolicy};
+use crate::entities::{step_error, step_result, workflow_step};
+
+/// The outcome of one attempt, as reported by a handler or worker.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    /// The step.
+    pub step_id: Uuid,
+    /// Its task.
+    pub task_id: Uuid,
+    /// The token of the claim the attempt ran under.
+    pub lease_token: Uuid,
+    /// What happened.
+    pub outcome: AttemptOutcome,
+}
+
+/// Success with results, or a failure.
+#[derive(Debug, Clone)]
+pub enum AttemptOutcome {
+    /// The handler succeeded.
+    Completed(Value),
+    /// The attempt failed.
+    Failed(StepFailure),
+}
+
+/// What became of one report.
+#[derive(Debug, Clone)]
+pub enum ReportResult {
+    /// Recorded; the step as it is now.
+    Applied(Box<workflow_step::Model>),
+    /// The claim no longer holds: nothing was changed.
+    LeaseLost,
+}
+
+/// Longest error message stored; longer ones are cut (with a marker).
+const MAX_MESSAGE_CHARS: usize = 4_000;
+
+fn clip(message: &str) -> String {
+    if message.chars().count() <= MAX_MESSAGE_CHARS {
+        message.to_owned()
+    } else {
+        let cut: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+        format!("{cut}… (truncated)")
+    }
+}
+
+fn later(now: DateTime<Utc>, by: std::time::Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Record a batch of outcomes. `jitter` yields samples in `[0, 1)` for backoff.
+pub async fn record_attempts(
+    tx: &mut WriteTxn,
+    reports: &[AttemptReport],
+    jitter: &mut (dyn FnMut() -> f64 + Send),
+    now: DateTime<Utc>,
+) -> Result<Vec<ReportResult>> {
+    let task_ids: Vec<Uuid> = reports.iter().map(|r| r.task_id).collect();
+    lock_tasks(tx, &task_ids).await?;
+    let mut results = vec![ReportResult::LeaseLost; reports.len()];
+
+    let completed: Vec<usize> = (0..reports.len())
+        .filter(|&i| matches!(reports[i].outcome, AttemptOutcome::Completed(_)))
+        .collect();
+    let completed_ids = record_completions(tx, reports, &completed, &mut results, now).await?;
+
+    let failed: Vec<usize> = (0..reports.len())
+        .filter(|&i| matches!(reports[i].outcome, AttemptOutcome::Failed(_)))
+        .collect();
+    record_failures(tx, reports, &failed, &mut results, jitter, now).await?;
+
+    promote_children(tx, &completed_ids, now).await?;
+    reconcile_tasks(tx, &task_ids, now).await?;
+    Ok(results)
+}
+
+fn lease_condition(reports: &[AttemptReport], which: &[usize]) -> Condition {
+    // Tokens are unique per claim, so (id ∈ ids ∧ token ∈ tokens) matches exactly
+    // the rows whose own token was reported.
+    Condition::all()
+        .add(workflow_step::Column::Id.is_in(which.iter().map(|&i| reports[i].step_id)))
+        .add(workflow_step::Column::LeaseToken.is_in(which.iter().map(|&i| reports[i].lease_token)))
+}
+
+async fn record_completions(
+    tx: &mut WriteTxn,
+    reports: &[AttemptReport],
+    which: &[usize],
+    results: &mut [ReportResult],
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
+    if which.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut set = lease_and_error_cleared();
+    set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
+    set.push((workflow_step::Column::ReadyAt, null_time()));
+    let rows = move_steps(
+        tx,
+        StepMove {
+            to: StepStatus::Complete,
+            from: &[StepStatus::InProgress],
+            filter: lease_condition(reports, which),
+            set,
+            reason: None,
+        },
+        now,
+    )
+    .await?;
+    let mut by_id: HashMap<Uuid, workflow_step::Model> = rows.into_iter().map(|r| (r.id, r)).collect();
+    let mut result_rows = Vec::with_capacity(by_id.len());
+    let mut ids = Vec::with_capacity(by_id.len());
+    for &i in which {
+        let report = &reports[i];
+        let (Some(row), AttemptOutcome::Completed(value)) = (by_id.remove(&report.step_id), &report.outcome)
+        else {
+            continue;
+        };
+        result_rows.push(step_result::ActiveModel {
+            step_id: Set(row.id),
+            task_id: Set(row.task_id),
+            attempt: Set(row.attempts),
+            results: Set(value.clone()),
+            created_at: Set(now),
+        });
+        ids.push(row.id);
+        results[i] = ReportResult::Applied(Box::new(row));
+    }
+    insert_all(tx.conn(), result_rows, 5).await?;
+    Ok(ids)
+}
+
+async fn record_failures(
+    tx: &mut WriteTxn,
+    reports: &[AttemptReport],
+    which: &[usize],
+    results: &mut [ReportResult],
+    jitter: &mut (dyn FnMut() -> f64 + Send),
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if which.is_empty() {
+        return Ok(());
+    }
+    let current: HashMap<Uuid, workflow_step::Model> = workflow_step::Entity::find()
+        .filter(lease_condition(reports, which))
+        .filter(workflow_step::Column::Status.eq(StepStatus::InProgress.as_str()))
+        .all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut error_rows = Vec::new();
+    for &i in which {
+        let report = &reports[i];
+        let (Some(row), AttemptOutcome::Failed(failure)) = (current.get(&report.step_id), &report.outcome)
+        else {
+            continue;
+        };
+        let policy: RetryPolicy = serde_json::from_value(row.retry_policy.clone())
+            .map_err(|e| Error::corrupt(format!("retry policy of step {}: {e}", row.id)))?;
+        let attempts = u32::try_from(row.attempts).unwrap_or(0);
+        let limit = u32::try_from(row.attempt_limit).unwrap_or(0);
+        let decision = policy.decide(attempts, limit, failure.retryable, failure.retry_after, jitter());
+        let stored = StepFailure {
+            message: clip(&failure.message),
+            ..failure.clone()
+        };
+        let error_json = serde_json::to_value(&stored).map_err(|e| Error::corrupt(e.to_string()))?;
+        let mut set = lease_cleared();
+        set.push((workflow_step::Column::LastError, Expr::value(error_json)));
+        let to = match decision {
+            FailureDecision::Retry(delay) => {
+                set.push((workflow_step::Column::ReadyAt, Expr::value(later(now, delay))));
+                StepStatus::WaitingForRetry
+            }
+            FailureDecision::GiveUp => {
+                set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
+                StepStatus::Error
+            }
+        };
+        let moved = move_steps(
+            tx,
+            StepMove {
+                to,
+                from: &[StepStatus::InProgress],
+                filter: lease_condition(reports, &[i]),
+                set,
+                reason: Some(format!("{}: {}", failure.kind.as_str(), clip(&failure.message))),
+            },
+            now,
+        )
+        .await?;
+        if let Some(row) = moved.into_iter().next() {
+            error_rows.push(step_error::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                step_id: Set(row.id),
+                task_id: Set(row.task_id),
+                attempt: Set(row.attempts),
+                kind: Set(failure.kind.as_str().to_owned()),
+                message: Set(stored.message.clone()),
+                retryable: Set(failure.retryable),
+                retry_after_ms: Set(failure
+                    .retry_after
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+                created_at: Set(now),
+            });
+            results[i] = ReportResult::Applied(Box::new(row));
+        }
+    }
+    insert_all(tx.conn(), error_rows, 9).await
+}

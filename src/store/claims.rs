@@ -1,0 +1,234 @@
+//! Claims and leases. A claim moves claimable steps to IN_PROGRESS under a lease
+//! (owner, random token, expiry) in one statement; on PostgreSQL the candidate
+//! rows are picked with `FOR UPDATE SKIP LOCKED`, so replicas never claim the
+//! same row and never wait for each other. The token is a capability: completing,
+//! failing or heartbeating a step needs it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::error::{Error, Result};
+use super::transition::{StepMove, TaskMove, move_steps, move_tasks, null_json, null_time};
+use super::txn::WriteTxn;
+use crate::domain::{StepStatus, TaskStatus};
+use crate::entities::{task, workflow_step};
+
+/// Which steps a claimer may take.
+#[derive(Debug, Clone, Copy)]
+pub enum ClaimFilter<'a> {
+    /// Steps run by the engine's own handlers; optionally only one task's.
+    Engine {
+        /// Restrict to this task (used by `tasker task create --wait`).
+        task: Option<Uuid>,
+    },
+    /// External steps whose handler is one of these.
+    External {
+        /// Handler names the worker serves.
+        handlers: &'a [String],
+    },
+}
+
+/// A claim request.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// Lease owner: an engine instance id or a worker id.
+    pub owner: &'a str,
+    /// Most steps to take.
+    pub limit: u64,
+    /// Lease length.
+    pub lease: Duration,
+    /// Which steps.
+    pub filter: ClaimFilter<'a>,
+}
+
+fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Claim up to `claim.limit` ready steps, oldest `ready_at` first; their tasks
+/// move to IN_PROGRESS if they had not started.
+pub async fn claim_steps(
+    tx: &mut WriteTxn,
+    claim: Claim<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<workflow_step::Model>> {
+    use workflow_step::Column as C;
+    if claim.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let claimable: Vec<&str> = StepStatus::CLAIMABLE.iter().map(|s| s.as_str()).collect();
+    let mut candidates = Query::select();
+    candidates
+        .column(C::Id)
+        .from(workflow_step::Entity)
+        .and_where(C::ReadyAt.is_not_null())
+        .and_where(C::ReadyAt.lte(now))
+        .and_where(C::Status.is_in(claimable))
+        .order_by(C::ReadyAt, Order::Asc)
+        .limit(claim.limit);
+    match claim.filter {
+        ClaimFilter::Engine { task } => {
+            candidates.and_where(C::External.eq(false));
+            if let Some(task_id) = task {
+                candidates.and_where(C::TaskId.eq(task_id));
+            }
+        }
+        ClaimFilter::External { handlers } => {
+            candidates
+                .and_where(C::External.eq(true))
+                .and_where(C::Handler.is_in(handlers.to_vec()));
+        }
+    }
+    if tx.backend() == DbBackend::Postgres {
+        candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let token = Uuid::new_v4();
+    let rows = move_steps(
+        tx,
+        StepMove {
+            to: StepStatus::InProgress,
+            from: StepStatus::CLAIMABLE,
+            filter: Condition::all().add(C::Id.in_subquery(candidates)),
+            set: vec![
+                (C::Attempts, Expr::col(C::Attempts).add(1)),
+                (C::LeaseOwner, Expr::value(claim.owner)),
+                (C::LeaseToken, Expr::value(token)),
+                (C::LeaseExpiresAt, Expr::value(later(now, claim.lease))),
+                (C::StartedAt, Expr::value(now)),
+                (C::ReadyAt, null_time()),
+            ],
+            reason: None,
+        },
+        now,
+    )
+    .await?;
+    let mut task_ids: Vec<Uuid> = rows.iter().map(|r| r.task_id).collect();
+    task_ids.sort_unstable();
+    task_ids.dedup();
+    if !task_ids.is_empty() {
+        move_tasks(
+            tx,
+            TaskMove {
+                to: TaskStatus::InProgress,
+                from: &[TaskStatus::Pending],
+                filter: Condition::all().add(task::Column::Id.is_in(task_ids)),
+                set: vec![],
+                reason: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(rows)
+}
+
+/// Extend every lease `owner` holds on IN_PROGRESS steps until `until`; returns
+/// the ids still held (a step missing from the answer was cancelled, resolved or
+/// taken over, and its handler should stop).
+pub async fn renew_leases(
+    conn: &impl sea_orm::ConnectionTrait,
+    owner: &str,
+    until: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
+    use workflow_step::Column as C;
+    let rows = workflow_step::Entity::update_many()
+        .col_expr(C::LeaseExpiresAt, Expr::value(until))
+        .filter(C::LeaseOwner.eq(owner))
+        .filter(C::Status.eq(StepStatus::InProgress.as_str()))
+        .exec_with_returning(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Extend one step's lease by `extend` from `now`, if `token` still holds it.
+pub async fn heartbeat(
+    conn: &impl sea_orm::ConnectionTrait,
+    step_id: Uuid,
+    token: Uuid,
+    extend: Duration,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
+    use workflow_step::Column as C;
+    let until = later(now, extend);
+    let updated = workflow_step::Entity::update_many()
+        .col_expr(C::LeaseExpiresAt, Expr::value(until))
+        .filter(C::Id.eq(step_id))
+        .filter(C::LeaseToken.eq(token))
+        .filter(C::Status.eq(StepStatus::InProgress.as_str()))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected == 1 {
+        return Ok(until);
+    }
+    match workflow_step::Entity::find_by_id(step_id).one(conn).await? {
+        None => Err(Error::NotFound {
+            entity: "step",
+            id: step_id.to_string(),
+        }),
+        Some(_) => Err(Error::LeaseLost {
+            step_id: step_id.to_string(),
+        }),
+    }
+}
+
+/// A lease that ran out while its step was IN_PROGRESS.
+#[derive(Debug, Clone)]
+pub struct ExpiredLease {
+    /// The step.
+    pub step_id: Uuid,
+    /// Its task.
+    pub task_id: Uuid,
+    /// The token of the lapsed claim.
+    pub lease_token: Uuid,
+}
+
+/// Up to `limit` steps whose lease expired before `now` (locked on PostgreSQL
+/// so that only one replica recovers each).
+pub async fn expired_leases(tx: &WriteTxn, now: DateTime<Utc>, limit: u64) -> Result<Vec<ExpiredLease>> {
+    use workflow_step::Column as C;
+    let mut query = workflow_step::Entity::find()
+        .select_only()
+        .column(C::Id)
+        .column(C::TaskId)
+        .column(C::LeaseToken)
+        .filter(C::LeaseExpiresAt.is_not_null())
+        .filter(C::LeaseExpiresAt.lt(now))
+        .filter(C::Status.eq(StepStatus::InProgress.as_str()))
+        .limit(limit);
+    if tx.backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = query.into_tuple().all(tx.conn()).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(step_id, task_id, token)| {
+            token.map(|lease_token| ExpiredLease {
+                step_id,
+                task_id,
+                lease_token,
+            })
+        })
+        .collect())
+}
+
+/// Columns that end a lease (`ready_at` is the caller's: a retry sets it).
+pub(crate) fn lease_cleared() -> Vec<(workflow_step::Column, sea_orm::sea_query::SimpleExpr)> {
+    use super::transition::{null, null_uuid};
+    use workflow_step::Column as C;
+    vec![
+        (C::LeaseOwner, null()),
+        (C::LeaseToken, null_uuid()),
+        (C::LeaseExpiresAt, null_time()),
+    ]
+}
+
+/// Columns that end a lease and clear the last error (for successful endings).
+pub(crate) fn lease_and_error_cleared() -> Vec<(workflow_step::Column, sea_orm::sea_query::SimpleExpr)> {
+    let mut set = lease_cleared();
+    set.push((workflow_step::Column::LastError, null_json()));
+    set
+}

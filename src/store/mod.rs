@@ -1,0 +1,105 @@
+//! Storage through SeaORM: the queries the engine and services need, each named
+//! by intent, over SQLite or PostgreSQL. Every status change goes through
+//! [`transition`], in the same transaction as its audit row.
+
+mod attempts;
+mod claims;
+mod connect;
+mod error;
+mod operator;
+mod queries;
+mod readiness;
+mod tasks;
+mod templates;
+mod transition;
+mod txn;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+pub use attempts::{AttemptOutcome, AttemptReport, ReportResult, record_attempts};
+pub use claims::{Claim, ClaimFilter, ExpiredLease, claim_steps, expired_leases, heartbeat, renew_leases};
+pub use connect::{ConnectSettings, backend_of};
+pub use error::{Error, Result};
+pub use operator::{Cancelled, cancel_task, resolve_step, retry_step, retry_task};
+pub use queries::{
+    DispatchInputs, StepCountsByTask, count_tasks_by_status, dispatch_inputs, find_step, find_task,
+    find_task_by_idempotency_key, step_counts, step_errors, step_results, step_transitions, steps_of_task,
+    task_transitions,
+};
+pub use readiness::{lock_tasks, promote_children, reconcile_tasks};
+pub use tasks::{NewTask, create_task};
+pub use templates::{
+    Registration, StoredTemplate, find_template, find_template_by_id, list_namespaces, list_templates,
+    register_template,
+};
+pub use txn::{WriteTxn, storage_time};
+
+/// Connections to the database (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct Store {
+    write: DatabaseConnection,
+    read: DatabaseConnection,
+    backend: DbBackend,
+    /// The reader is the writer (`sqlite::memory:`, PostgreSQL).
+    shared: bool,
+}
+
+impl Store {
+    /// Open the pools for `settings.url` (creating a SQLite file's folder).
+    pub async fn connect(settings: &ConnectSettings) -> Result<Self> {
+        let pools = connect::open(settings).await?;
+        Ok(Self {
+            write: pools.write,
+            read: pools.read,
+            backend: pools.backend,
+            shared: pools.shared,
+        })
+    }
+
+    /// Apply pending migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        connect::migrate(&self.write).await
+    }
+
+    /// Names of migrations not yet applied (empty when current).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
+        connect::pending_migrations(&self.read).await
+    }
+
+    /// SQLite or PostgreSQL.
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// Connection for reads.
+    pub fn reader(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    /// Connection for single-statement writes outside a transaction.
+    pub fn writer(&self) -> &DatabaseConnection {
+        &self.write
+    }
+
+    /// Start a write transaction.
+    pub async fn begin(&self) -> Result<WriteTxn> {
+        WriteTxn::begin(&self.write, self.backend).await
+    }
+
+    /// A trivial round trip (`SELECT 1`) on the reader.
+    pub async fn ping(&self) -> Result<()> {
+        self.read
+            .execute_raw(Statement::from_string(self.backend, "SELECT 1"))
+            .await?;
+        Ok(())
+    }
+
+    /// Close the pools (waits for checked-out connections).
+    pub async fn close(self) -> Result<()> {
+        if !self.shared {
+            self.read.close().await?;
+        }
+        self.write.close().await?;
+        Ok(())
+    }
+}

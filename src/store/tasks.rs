@@ -1,0 +1,166 @@
+//! Creating a task: the task row, its steps, edges and first transitions in one
+//! transaction. Steps copy their definition from the template (with the retry
+//! policy resolved against the server defaults), so later template replacements
+//! and default changes never alter a task in flight.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::Set;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::error::{Error, Result};
+use super::templates::StoredTemplate;
+use super::txn::{WriteTxn, insert_all};
+use crate::domain::backoff::RetryDefaults;
+use crate::domain::change::{StepChange, TaskChange};
+use crate::domain::readiness::{StepCounts, initial_statuses, reconcile_task};
+use crate::domain::template::dag_of;
+use crate::domain::{StepStatus, TaskStatus};
+use crate::entities::{step_edge, task, workflow_step};
+
+/// Everything a new task needs; inputs are already validated by the caller.
+pub struct NewTask<'a> {
+    /// The template to instantiate.
+    pub template: &'a StoredTemplate,
+    /// The task's JSON context.
+    pub context: Value,
+    /// Who asked (free text).
+    pub initiator: Option<String>,
+    /// Which system asked (free text).
+    pub source_system: Option<String>,
+    /// Why (free text).
+    pub reason: Option<String>,
+    /// Labels for filtering.
+    pub tags: Vec<String>,
+    /// Client-chosen key that makes creation idempotent.
+    pub idempotency_key: Option<String>,
+    /// Correlation id of the request that created it.
+    pub correlation_id: Option<String>,
+    /// One flag per template step: bypass it (it must be skippable).
+    pub bypass: Vec<bool>,
+    /// Server retry defaults to resolve each step's policy against.
+    pub retry_defaults: &'a RetryDefaults,
+}
+
+fn int(value: impl TryInto<i32>) -> i32 {
+    value.try_into().unwrap_or(i32::MAX)
+}
+
+/// Insert the task with its steps, edges and initial transitions.
+pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>) -> Result<task::Model> {
+    let template = &new.template.template;
+    let (dag, _) = dag_of(template);
+    let statuses = initial_statuses(&dag, &new.bypass);
+    let task_id = Uuid::now_v7();
+    let step_ids: Vec<Uuid> = template.steps.iter().map(|_| Uuid::now_v7()).collect();
+
+    let counts: StepCounts = statuses.iter().copied().collect();
+    let finished = reconcile_task(TaskStatus::Pending, &counts);
+    let mut task_history = vec![(None, TaskStatus::Pending)];
+    if let Some(to) = finished {
+        task_history.push((Some(TaskStatus::Pending), to));
+    }
+    let status = task_history.last().map_or(TaskStatus::Pending, |(_, to)| *to);
+    let tags = serde_json::to_value(&new.tags).map_err(|e| Error::corrupt(e.to_string()))?;
+    let row = task::Model {
+        id: task_id,
+        task_template_id: new.template.id,
+        namespace: template.namespace.clone(),
+        name: template.name.clone(),
+        version: template.version.to_string(),
+        status: status.as_str().to_owned(),
+        previous_status: task_history
+            .last()
+            .and_then(|(from, _)| from.map(|f| f.as_str().to_owned())),
+        transition_seq: int(task_history.len()),
+        context: new.context,
+        initiator: new.initiator,
+        source_system: new.source_system,
+        reason: new.reason,
+        tags,
+        idempotency_key: new.idempotency_key,
+        correlation_id: new.correlation_id,
+        created_at: now,
+        updated_at: now,
+        completed_at: finished.map(|_| now),
+    };
+    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 19).await?;
+    for (i, (from, to)) in task_history.into_iter().enumerate() {
+        tx.record_task(TaskChange {
+            task_id,
+            from,
+            to,
+            sequence: int(i + 1),
+            reason: None,
+            at: now,
+        })?;
+    }
+
+    let mut steps = Vec::with_capacity(template.steps.len());
+    for (i, step) in template.steps.iter().enumerate() {
+        let policy = step.retry.resolve(new.retry_defaults, step.retryable);
+        let status = statuses[i];
+        let history: Vec<(Option<StepStatus>, StepStatus)> = if status == StepStatus::Pending {
+            vec![(None, StepStatus::Pending)]
+        } else {
+            vec![(None, StepStatus::Pending), (Some(StepStatus::Pending), status)]
+        };
+        steps.push(workflow_step::ActiveModel {
+            id: Set(step_ids[i]),
+            task_id: Set(task_id),
+            position: Set(int(i)),
+            name: Set(step.name.clone()),
+            handler: Set(step.handler.clone()),
+            external: Set(step.external),
+            status: Set(status.as_str().to_owned()),
+            previous_status: Set(history
+                .last()
+                .and_then(|(from, _)| from.map(|f| f.as_str().to_owned()))),
+            transition_seq: Set(int(history.len())),
+            attempts: Set(0),
+            attempt_limit: Set(int(policy.max_attempts)),
+            retry_policy: Set(serde_json::to_value(&policy).map_err(|e| Error::corrupt(e.to_string()))?),
+            timeout_ms: Set(step.timeout_ms.map(|t| i64::try_from(t).unwrap_or(i64::MAX))),
+            skippable: Set(step.skippable),
+            config: Set(step.config.clone()),
+            ready_at: Set((status == StepStatus::Enqueued).then_some(now)),
+            lease_owner: Set(None),
+            lease_token: Set(None),
+            lease_expires_at: Set(None),
+            last_error: Set(None),
+            started_at: Set(None),
+            completed_at: Set((status == StepStatus::Skipped).then_some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        for (seq, (from, to)) in history.into_iter().enumerate() {
+            tx.record_step(StepChange {
+                step_id: step_ids[i],
+                task_id,
+                step_name: step.name.clone(),
+                from,
+                to,
+                attempt: 0,
+                sequence: int(seq + 1),
+                reason: (to == StepStatus::Skipped).then(|| "bypassed at creation".to_owned()),
+                at: now,
+            })?;
+        }
+    }
+    insert_all(tx.conn(), steps, 24).await?;
+
+    let edges: Vec<step_edge::ActiveModel> = (0..dag.len())
+        .flat_map(|child| {
+            let step_ids = &step_ids;
+            dag.parents(child)
+                .iter()
+                .map(move |&parent| step_edge::ActiveModel {
+                    task_id: Set(task_id),
+                    from_step_id: Set(step_ids[parent]),
+                    to_step_id: Set(step_ids[child]),
+                })
+        })
+        .collect();
+    insert_all(tx.conn(), edges, 3).await?;
+    Ok(row)
+}

@@ -1,0 +1,160 @@
+//! The one place where step and task statuses change.
+//!
+//! Each call is a single compare-and-set `UPDATE … WHERE status IN (from…)
+//! RETURNING *` that also copies the old status into `previous_status` and bumps
+//! `transition_seq` (SET expressions see the row as it was before the update, on
+//! both backends). Every returned row then gets its audit row and change record,
+//! checked against the domain's transition table.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+
+use super::error::{Error, Result};
+use super::txn::WriteTxn;
+use crate::domain::change::{StepChange, TaskChange};
+use crate::domain::{StepStatus, TaskStatus};
+use crate::entities::{task, workflow_step};
+
+/// A set of steps to move to one status.
+pub(crate) struct StepMove {
+    /// Target status.
+    pub to: StepStatus,
+    /// Statuses the rows may be in; rows in any other status are left alone.
+    pub from: &'static [StepStatus],
+    /// Which rows.
+    pub filter: Condition,
+    /// Extra columns to set in the same statement.
+    pub set: Vec<(workflow_step::Column, SimpleExpr)>,
+    /// Stored with each transition row.
+    pub reason: Option<String>,
+}
+
+/// A set of tasks to move to one status.
+pub(crate) struct TaskMove {
+    /// Target status.
+    pub to: TaskStatus,
+    /// Statuses the rows may be in.
+    pub from: &'static [TaskStatus],
+    /// Which rows.
+    pub filter: Condition,
+    /// Extra columns to set.
+    pub set: Vec<(task::Column, SimpleExpr)>,
+    /// Stored with each transition row.
+    pub reason: Option<String>,
+}
+
+pub(crate) fn parse_step_status(text: &str) -> Result<StepStatus> {
+    text.parse().map_err(Error::from)
+}
+
+pub(crate) fn parse_task_status(text: &str) -> Result<TaskStatus> {
+    text.parse().map_err(Error::from)
+}
+
+/// Move the matching steps; returns the updated rows (only those that moved).
+pub(crate) async fn move_steps(
+    tx: &mut WriteTxn,
+    change: StepMove,
+    now: DateTime<Utc>,
+) -> Result<Vec<workflow_step::Model>> {
+    use workflow_step::Column as C;
+    for from in change.from {
+        StepStatus::check_transition(Some(*from), change.to)?;
+    }
+    let from_text: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
+    let mut update = workflow_step::Entity::update_many()
+        .col_expr(C::PreviousStatus, Expr::col(C::Status).into())
+        .col_expr(C::Status, Expr::value(change.to.as_str()))
+        .col_expr(C::TransitionSeq, Expr::col(C::TransitionSeq).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(now));
+    for (column, value) in change.set {
+        update = update.col_expr(column, value);
+    }
+    let rows = update
+        .filter(change.filter)
+        .filter(C::Status.is_in(from_text))
+        .exec_with_returning(tx.conn())
+        .await?;
+    for row in &rows {
+        let from = row
+            .previous_status
+            .as_deref()
+            .map(parse_step_status)
+            .transpose()?;
+        tx.record_step(StepChange {
+            step_id: row.id,
+            task_id: row.task_id,
+            step_name: row.name.clone(),
+            from,
+            to: change.to,
+            attempt: row.attempts,
+            sequence: row.transition_seq,
+            reason: change.reason.clone(),
+            at: now,
+        })?;
+    }
+    Ok(rows)
+}
+
+/// Move the matching tasks; returns the updated rows (only those that moved).
+pub(crate) async fn move_tasks(
+    tx: &mut WriteTxn,
+    change: TaskMove,
+    now: DateTime<Utc>,
+) -> Result<Vec<task::Model>> {
+    use task::Column as C;
+    for from in change.from {
+        TaskStatus::check_transition(Some(*from), change.to)?;
+    }
+    let from_text: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
+    let mut update = task::Entity::update_many()
+        .col_expr(C::PreviousStatus, Expr::col(C::Status).into())
+        .col_expr(C::Status, Expr::value(change.to.as_str()))
+        .col_expr(C::TransitionSeq, Expr::col(C::TransitionSeq).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(now));
+    for (column, value) in change.set {
+        update = update.col_expr(column, value);
+    }
+    let rows = update
+        .filter(change.filter)
+        .filter(C::Status.is_in(from_text))
+        .exec_with_returning(tx.conn())
+        .await?;
+    for row in &rows {
+        let from = row
+            .previous_status
+            .as_deref()
+            .map(parse_task_status)
+            .transpose()?;
+        tx.record_task(TaskChange {
+            task_id: row.id,
+            from,
+            to: change.to,
+            sequence: row.transition_seq,
+            reason: change.reason.clone(),
+            at: now,
+        })?;
+    }
+    Ok(rows)
+}
+
+/// The SQL `NULL` for a nullable column assignment.
+pub(crate) fn null() -> SimpleExpr {
+    Expr::value(sea_orm::Value::String(None))
+}
+
+/// `NULL` typed as a timestamp (PostgreSQL wants the type to match).
+pub(crate) fn null_time() -> SimpleExpr {
+    Expr::value(sea_orm::Value::ChronoDateTimeUtc(None))
+}
+
+/// `NULL` typed as a UUID.
+pub(crate) fn null_uuid() -> SimpleExpr {
+    Expr::value(sea_orm::Value::Uuid(None))
+}
+
+/// `NULL` typed as JSON.
+pub(crate) fn null_json() -> SimpleExpr {
+    Expr::value(sea_orm::Value::Json(None))
+}
