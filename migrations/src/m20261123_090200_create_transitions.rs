@@ -1,9 +1,11 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::m20261123_090100_create_tasks::{Task, WorkflowStep};
-
 #[derive(DeriveMigrationName)]
 pub struct Migration;
+
+// No foreign keys on the audit tables: rows are written only by the store, in
+// the transaction that changes their task or step, and each key would cost an
+// index probe plus a row lock per inserted row on the hottest write path.
 
 /// Append-only audit of task status changes.
 #[derive(DeriveIden)]
@@ -50,12 +52,6 @@ impl MigrationTrait for Migration {
                     .col(text_null(TaskTransition::Reason))
                     .col(json_binary_null(TaskTransition::Metadata))
                     .col(timestamp_with_time_zone(TaskTransition::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(TaskTransition::Table, TaskTransition::TaskId)
-                            .to(Task::Table, Task::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
                     .to_owned(),
             )
             .await?;
@@ -84,18 +80,6 @@ impl MigrationTrait for Migration {
                     .col(text_null(StepTransition::Reason))
                     .col(json_binary_null(StepTransition::Metadata))
                     .col(timestamp_with_time_zone(StepTransition::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(StepTransition::Table, StepTransition::StepId)
-                            .to(WorkflowStep::Table, WorkflowStep::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(StepTransition::Table, StepTransition::TaskId)
-                            .to(Task::Table, Task::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
                     .to_owned(),
             )
             .await?;

@@ -1,9 +1,10 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::m20261123_090100_create_tasks::{Task, WorkflowStep};
-
 #[derive(DeriveMigrationName)]
 pub struct Migration;
+
+// No foreign keys, as on the audit tables: rows are written only by the store
+// in the transaction that finishes their attempt.
 
 /// The results of a step's successful attempt (or of its manual resolution).
 #[derive(DeriveIden)]
@@ -43,18 +44,6 @@ impl MigrationTrait for Migration {
                     .col(integer(StepResult::Attempt))
                     .col(json_binary(StepResult::Results))
                     .col(timestamp_with_time_zone(StepResult::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(StepResult::Table, StepResult::StepId)
-                            .to(WorkflowStep::Table, WorkflowStep::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(StepResult::Table, StepResult::TaskId)
-                            .to(Task::Table, Task::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
                     .to_owned(),
             )
             .await?;
@@ -71,18 +60,6 @@ impl MigrationTrait for Migration {
                     .col(boolean(StepError::Retryable))
                     .col(big_integer_null(StepError::RetryAfterMs))
                     .col(timestamp_with_time_zone(StepError::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(StepError::Table, StepError::StepId)
-                            .to(WorkflowStep::Table, WorkflowStep::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(StepError::Table, StepError::TaskId)
-                            .to(Task::Table, Task::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
                     .to_owned(),
             )
             .await?;

@@ -35,6 +35,10 @@ pub(super) async fn start(
         Ok(inputs) => inputs,
         Err(err) => {
             warn!(error = %err, steps = steps.len(), "cannot load step inputs; failing these attempts");
+            shared
+                .stats
+                .dispatch_failures
+                .fetch_add(steps.len() as u64, Ordering::Relaxed);
             for step in steps {
                 let failure = StepFailure {
                     message: format!("the engine could not load the step's inputs: {err}"),

@@ -94,6 +94,10 @@ pub struct Stats {
     pub batches: AtomicU64,
     /// Reports whose claim no longer held (expired, cancelled, reclaimed).
     pub lease_lost: AtomicU64,
+    /// Turns whose transaction failed (and was retried later).
+    pub failed_turns: AtomicU64,
+    /// Claimed steps whose inputs could not be loaded (their attempt failed).
+    pub dispatch_failures: AtomicU64,
 }
 
 pub(crate) struct Shared {

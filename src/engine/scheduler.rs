@@ -18,8 +18,8 @@ use super::{Shared, dispatch};
 use crate::domain::StepStatus;
 use crate::domain::attempt::{FailureKind, StepFailure};
 use crate::store::{
-    self, AttemptOutcome, AttemptReport, Claim, ClaimFilter, ReportResult, claim_steps, expired_leases,
-    record_attempts,
+    self, AttemptOutcome, AttemptReport, Claim, ClaimFilter, Recorded, ReportResult, claim_steps,
+    expired_leases, record_attempts,
 };
 
 /// What a finished handler sends back.
@@ -82,6 +82,7 @@ pub(super) async fn run(
             }
             Err(err) => {
                 failures += 1;
+                shared.stats.failed_turns.fetch_add(1, Ordering::Relaxed);
                 if err.is_refusal() && failures >= 3 {
                     isolate(&shared, &mut pending, &mut rng).await;
                 }
@@ -154,6 +155,7 @@ async fn try_turn(
     rng: &mut StdRng,
 ) -> store::Result<Turn> {
     let now = shared.clock.now();
+    let started = std::time::Instant::now();
     let mut tx = shared.store.begin().await?;
     let mut jitter = || rng.random::<f64>();
     let mut reports: Vec<AttemptReport> = pending.iter().filter_map(|r| r.attempt.clone()).collect();
@@ -165,12 +167,7 @@ async fn try_turn(
         }
         reports.extend(expired.into_iter().map(lease_expired));
     }
-    let results = if reports.is_empty() {
-        Vec::new()
-    } else {
-        record_attempts(&mut tx, &reports, &mut jitter, now).await?
-    };
-    let claim = Claim {
+    let mut claim = Claim {
         owner: &shared.options.instance_id,
         limit: claim_limit as u64,
         lease: shared.options.lease,
@@ -178,8 +175,21 @@ async fn try_turn(
             task: shared.options.only_task,
         },
     };
-    let claimed = claim_steps(&mut tx, claim, now).await?;
+    let Recorded { results, mut claimed } = if reports.is_empty() {
+        Recorded::default()
+    } else {
+        record_attempts(&mut tx, &reports, &mut jitter, Some(&claim), now).await?
+    };
+    claim.limit -= claimed.len() as u64;
+    claimed.extend(claim_steps(&mut tx, claim, now).await?);
     let changes = tx.commit().await?;
+    debug!(
+        reports = reports.len(),
+        claimed = claimed.len(),
+        changes = changes.len(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "engine turn committed"
+    );
 
     let stats = &shared.stats;
     stats.batches.fetch_add(1, Ordering::Relaxed);

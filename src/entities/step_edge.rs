@@ -11,6 +11,21 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The parent step (edge source).
+    #[sea_orm(
+        belongs_to = "super::workflow_step::Entity",
+        from = "Column::FromStepId",
+        to = "super::workflow_step::Column::Id"
+    )]
+    Parent,
+    /// The child step (edge target).
+    #[sea_orm(
+        belongs_to = "super::workflow_step::Entity",
+        from = "Column::ToStepId",
+        to = "super::workflow_step::Column::Id"
+    )]
+    Child,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

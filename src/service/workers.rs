@@ -183,9 +183,10 @@ impl Tasker {
         let result = self
             .write(|mut tx| async move {
                 let mut jitter = rand::random::<f64>;
-                let mut results =
-                    store::record_attempts(&mut tx, std::slice::from_ref(report), &mut jitter, now).await?;
-                Ok((results.pop(), tx))
+                let mut recorded =
+                    store::record_attempts(&mut tx, std::slice::from_ref(report), &mut jitter, None, now)
+                        .await?;
+                Ok((recorded.results.pop(), tx))
             })
             .await?;
         match result {

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::claims::{lease_and_error_cleared, lease_cleared};
+use super::claims::{Claim, lease_and_error_cleared, lease_cleared};
 use super::error::{Error, Result};
+use super::ids::any_of;
 use super::readiness::{lock_tasks, promote_children, reconcile_tasks};
 use super::transition::{StepMove, move_steps, null_time};
 use super::txn::{WriteTxn, insert_all};
@@ -72,13 +73,24 @@ fn later(now: DateTime<Utc>, by: std::time::Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
 }
 
+/// What [`record_attempts`] did.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// One result per report, in order.
+    pub results: Vec<ReportResult>,
+    /// Children made ready and claimed at once for the caller's `continuation`.
+    pub claimed: Vec<workflow_step::Model>,
+}
+
 /// Record a batch of outcomes. `jitter` yields samples in `[0, 1)` for backoff.
+/// With `continuation`, children made ready are claimed for it right away.
 pub async fn record_attempts(
     tx: &mut WriteTxn,
     reports: &[AttemptReport],
     jitter: &mut (dyn FnMut() -> f64 + Send),
+    continuation: Option<&Claim<'_>>,
     now: DateTime<Utc>,
-) -> Result<Vec<ReportResult>> {
+) -> Result<Recorded> {
     let task_ids: Vec<Uuid> = reports.iter().map(|r| r.task_id).collect();
     lock_tasks(tx, &task_ids).await?;
     let mut results = vec![ReportResult::LeaseLost; reports.len()];
@@ -93,17 +105,28 @@ pub async fn record_attempts(
         .collect();
     record_failures(tx, reports, &failed, &mut results, jitter, now).await?;
 
-    promote_children(tx, &completed_ids, now).await?;
+    let promotion = promote_children(tx, &completed_ids, continuation, now).await?;
     reconcile_tasks(tx, &task_ids, now).await?;
-    Ok(results)
+    Ok(Recorded {
+        results,
+        claimed: promotion.claimed,
+    })
 }
 
-fn lease_condition(reports: &[AttemptReport], which: &[usize]) -> Condition {
+fn lease_condition(backend: DbBackend, reports: &[AttemptReport], which: &[usize]) -> Condition {
     // Tokens are unique per claim, so (id ∈ ids ∧ token ∈ tokens) matches exactly
     // the rows whose own token was reported.
     Condition::all()
-        .add(workflow_step::Column::Id.is_in(which.iter().map(|&i| reports[i].step_id)))
-        .add(workflow_step::Column::LeaseToken.is_in(which.iter().map(|&i| reports[i].lease_token)))
+        .add(any_of(
+            backend,
+            workflow_step::Column::Id,
+            which.iter().map(|&i| reports[i].step_id),
+        ))
+        .add(any_of(
+            backend,
+            workflow_step::Column::LeaseToken,
+            which.iter().map(|&i| reports[i].lease_token),
+        ))
 }
 
 async fn record_completions(
@@ -122,9 +145,10 @@ async fn record_completions(
     let rows = move_steps(
         tx,
         StepMove {
+            via: None,
             to: StepStatus::Complete,
             from: &[StepStatus::InProgress],
-            filter: lease_condition(reports, which),
+            filter: lease_condition(tx.backend(), reports, which),
             set,
             reason: None,
         },
@@ -166,7 +190,7 @@ async fn record_failures(
         return Ok(());
     }
     let current: HashMap<Uuid, workflow_step::Model> = workflow_step::Entity::find()
-        .filter(lease_condition(reports, which))
+        .filter(lease_condition(tx.backend(), reports, which))
         .filter(workflow_step::Column::Status.eq(StepStatus::InProgress.as_str()))
         .all(tx.conn())
         .await?
@@ -205,9 +229,10 @@ async fn record_failures(
         let moved = move_steps(
             tx,
             StepMove {
+                via: None,
                 to,
                 from: &[StepStatus::InProgress],
-                filter: lease_condition(reports, &[i]),
+                filter: lease_condition(tx.backend(), reports, &[i]),
                 set,
                 reason: Some(format!("{}: {}", failure.kind.as_str(), clip(&failure.message))),
             },

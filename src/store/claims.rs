@@ -7,11 +7,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::error::{Error, Result};
+use super::ids::any_of;
 use super::transition::{StepMove, TaskMove, move_steps, move_tasks, null_json, null_time};
 use super::txn::WriteTxn;
 use crate::domain::{StepStatus, TaskStatus};
@@ -49,6 +50,34 @@ fn later(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
 }
 
+impl Claim<'_> {
+    /// Whether this claimer may run a step of `task_id` that is (or is not) external.
+    pub(crate) fn takes(&self, task_id: Uuid, external: bool) -> bool {
+        match self.filter {
+            ClaimFilter::Engine { task } => !external && task.is_none_or(|t| t == task_id),
+            // Workers name their handlers; they claim through the index only.
+            ClaimFilter::External { .. } => false,
+        }
+    }
+}
+
+/// The columns a claim sets: a new attempt under the claimer's lease.
+pub(crate) fn lease_columns(
+    claim: &Claim<'_>,
+    token: Uuid,
+    now: DateTime<Utc>,
+) -> Vec<(workflow_step::Column, SimpleExpr)> {
+    use workflow_step::Column as C;
+    vec![
+        (C::Attempts, Expr::col(C::Attempts).add(1)),
+        (C::LeaseOwner, Expr::value(claim.owner)),
+        (C::LeaseToken, Expr::value(token)),
+        (C::LeaseExpiresAt, Expr::value(later(now, claim.lease))),
+        (C::StartedAt, Expr::value(now)),
+        (C::ReadyAt, null_time()),
+    ]
+}
+
 /// Claim up to `claim.limit` ready steps, oldest `ready_at` first; their tasks
 /// move to IN_PROGRESS if they had not started.
 pub async fn claim_steps(
@@ -60,14 +89,15 @@ pub async fn claim_steps(
     if claim.limit == 0 {
         return Ok(Vec::new());
     }
-    let claimable: Vec<&str> = StepStatus::CLAIMABLE.iter().map(|s| s.as_str()).collect();
+    // `ready_at` is set exactly while a step is claimable (ENQUEUED, or
+    // WAITING_FOR_RETRY until its time): an ordered scan of its small partial
+    // index finds candidates. The status is re-checked by the update itself.
     let mut candidates = Query::select();
     candidates
         .column(C::Id)
         .from(workflow_step::Entity)
         .and_where(C::ReadyAt.is_not_null())
         .and_where(C::ReadyAt.lte(now))
-        .and_where(C::Status.is_in(claimable))
         .order_by(C::ReadyAt, Order::Asc)
         .limit(claim.limit);
     match claim.filter {
@@ -86,21 +116,14 @@ pub async fn claim_steps(
     if tx.backend() == DbBackend::Postgres {
         candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    let token = Uuid::new_v4();
     let rows = move_steps(
         tx,
         StepMove {
+            via: None,
             to: StepStatus::InProgress,
             from: StepStatus::CLAIMABLE,
             filter: Condition::all().add(C::Id.in_subquery(candidates)),
-            set: vec![
-                (C::Attempts, Expr::col(C::Attempts).add(1)),
-                (C::LeaseOwner, Expr::value(claim.owner)),
-                (C::LeaseToken, Expr::value(token)),
-                (C::LeaseExpiresAt, Expr::value(later(now, claim.lease))),
-                (C::StartedAt, Expr::value(now)),
-                (C::ReadyAt, null_time()),
-            ],
+            set: lease_columns(&claim, Uuid::new_v4(), now),
             reason: None,
         },
         now,
@@ -115,7 +138,7 @@ pub async fn claim_steps(
             TaskMove {
                 to: TaskStatus::InProgress,
                 from: &[TaskStatus::Pending],
-                filter: Condition::all().add(task::Column::Id.is_in(task_ids)),
+                filter: Condition::all().add(any_of(tx.backend(), task::Column::Id, task_ids)),
                 set: vec![],
                 reason: None,
             },

@@ -145,7 +145,7 @@ pub(super) async fn migrate(conn: &DatabaseConnection) -> Result<()> {
 
 /// Names of migrations not yet applied.
 pub(super) async fn pending_migrations(conn: &DatabaseConnection) -> Result<Vec<String>> {
-    let pending = Migrator::get_pending_migrations(conn).await?;
+    let pending = Migrator::get_pending_migrations_read_only(conn).await?;
     Ok(pending.iter().map(|m| m.name().to_owned()).collect())
 }
 

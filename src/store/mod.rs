@@ -6,6 +6,7 @@ mod attempts;
 mod claims;
 mod connect;
 mod error;
+mod ids;
 mod operator;
 mod queries;
 mod readiness;
@@ -16,17 +17,17 @@ mod txn;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
-pub use attempts::{AttemptOutcome, AttemptReport, ReportResult, record_attempts};
+pub use attempts::{AttemptOutcome, AttemptReport, Recorded, ReportResult, record_attempts};
 pub use claims::{Claim, ClaimFilter, ExpiredLease, claim_steps, expired_leases, heartbeat, renew_leases};
 pub use connect::{ConnectSettings, backend_of};
 pub use error::{Error, Result};
 pub use operator::{Cancelled, cancel_task, resolve_step, retry_step, retry_task};
 pub use queries::{
     DispatchInputs, StepCountsByTask, count_tasks_by_status, dispatch_inputs, find_step, find_task,
-    find_task_by_idempotency_key, step_counts, step_errors, step_results, step_transitions, steps_of_task,
-    task_transitions,
+    find_task_by_idempotency_key, finished_window, step_counts, step_errors, step_results, step_transitions,
+    steps_of_task, task_transitions,
 };
-pub use readiness::{lock_tasks, promote_children, reconcile_tasks};
+pub use readiness::{Promotion, lock_tasks, promote_children, reconcile_tasks};
 pub use tasks::{NewTask, create_task};
 pub use templates::{
     Registration, StoredTemplate, find_template, find_template_by_id, list_namespaces, list_templates,
@@ -91,6 +92,12 @@ impl Store {
         self.read
             .execute_raw(Statement::from_string(self.backend, "SELECT 1"))
             .await?;
+        Ok(())
+    }
+
+    /// Refresh the query planner's statistics (`ANALYZE`, both backends).
+    pub async fn analyze(&self) -> Result<()> {
+        self.write.execute_unprepared("ANALYZE").await?;
         Ok(())
     }
 

@@ -90,6 +90,7 @@ pub async fn cancel_task(
     let steps = move_steps(
         tx,
         StepMove {
+            via: None,
             to: StepStatus::Cancelled,
             from: StepStatus::CANCELLABLE,
             filter: Condition::all().add(workflow_step::Column::TaskId.eq(task_id)),
@@ -140,6 +141,7 @@ async fn reopen_failed_step(
     let moved = move_steps(
         tx,
         StepMove {
+            via: None,
             to: StepStatus::Enqueued,
             from: &[StepStatus::Error],
             filter: Condition::all().add(workflow_step::Column::Id.eq(step.id)),
@@ -220,6 +222,7 @@ pub async fn resolve_step(
     let step = move_steps(
         tx,
         StepMove {
+            via: None,
             to: StepStatus::ResolvedManually,
             from: StepStatus::RESOLVABLE,
             filter: Condition::all().add(workflow_step::Column::Id.eq(step_id)),
@@ -244,7 +247,7 @@ pub async fn resolve_step(
         };
         insert_all(tx.conn(), vec![row], 5).await?;
     }
-    promote_children(tx, &[step.id], now).await?;
+    promote_children(tx, &[step.id], None, now).await?;
     reconcile_tasks(tx, &[step.task_id], now).await?;
     Ok(step)
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::error::Result;
+use super::ids::any_of;
 use super::transition::{parse_step_status, parse_task_status};
 use crate::domain::TaskStatus;
 use crate::domain::readiness::StepCounts;
@@ -25,7 +26,11 @@ pub async fn step_counts(conn: &impl ConnectionTrait, task_ids: &[Uuid]) -> Resu
         .column(workflow_step::Column::TaskId)
         .column(workflow_step::Column::Status)
         .column_as(workflow_step::Column::Id.count(), "n")
-        .filter(workflow_step::Column::TaskId.is_in(task_ids.to_vec()))
+        .filter(any_of(
+            conn.get_database_backend(),
+            workflow_step::Column::TaskId,
+            task_ids.iter().copied(),
+        ))
         .group_by(workflow_step::Column::TaskId)
         .group_by(workflow_step::Column::Status)
         .into_tuple()
@@ -77,7 +82,11 @@ pub async fn step_transitions(
     step_ids: &[Uuid],
 ) -> Result<Vec<step_transition::Model>> {
     Ok(step_transition::Entity::find()
-        .filter(step_transition::Column::StepId.is_in(step_ids.to_vec()))
+        .filter(any_of(
+            conn.get_database_backend(),
+            step_transition::Column::StepId,
+            step_ids.iter().copied(),
+        ))
         .order_by_asc(step_transition::Column::StepId)
         .order_by_asc(step_transition::Column::Sequence)
         .all(conn)
@@ -99,7 +108,11 @@ pub async fn task_transitions(
 /// Results of these steps (only steps that have some).
 pub async fn step_results(conn: &impl ConnectionTrait, step_ids: &[Uuid]) -> Result<HashMap<Uuid, Value>> {
     Ok(step_result::Entity::find()
-        .filter(step_result::Column::StepId.is_in(step_ids.to_vec()))
+        .filter(any_of(
+            conn.get_database_backend(),
+            step_result::Column::StepId,
+            step_ids.iter().copied(),
+        ))
         .all(conn)
         .await?
         .into_iter()
@@ -130,6 +143,52 @@ pub async fn count_tasks_by_status(conn: &impl ConnectionTrait) -> Result<Vec<(T
     rows.into_iter()
         .map(|(s, n)| Ok((parse_task_status(&s)?, u64::try_from(n).unwrap_or(0))))
         .collect()
+}
+
+/// Of these tasks: how many are finished, the first creation and the last finish.
+pub async fn finished_window(
+    conn: &impl ConnectionTrait,
+    task_ids: &[Uuid],
+) -> Result<(
+    u64,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+)> {
+    let finished: Vec<&str> = TaskStatus::ALL
+        .iter()
+        .filter(|s| s.is_finished())
+        .map(|s| s.as_str())
+        .collect();
+    let mut count = 0;
+    let mut first = None;
+    let mut last = None;
+    for chunk in task_ids.chunks(10_000) {
+        let rows: Vec<(
+            chrono::DateTime<chrono::Utc>,
+            Option<chrono::DateTime<chrono::Utc>>,
+            String,
+        )> = task::Entity::find()
+            .select_only()
+            .column(task::Column::CreatedAt)
+            .column(task::Column::CompletedAt)
+            .column(task::Column::Status)
+            .filter(any_of(
+                conn.get_database_backend(),
+                task::Column::Id,
+                chunk.iter().copied(),
+            ))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (created, completed, status) in rows {
+            first = first.into_iter().chain([created]).min();
+            if finished.contains(&status.as_str()) {
+                count += 1;
+                last = last.into_iter().chain(completed).max();
+            }
+        }
+    }
+    Ok((count, first, last))
 }
 
 /// What a handler needs besides its step row.
@@ -165,7 +224,7 @@ pub async fn dispatch_inputs(
             .column(task::Column::Id)
             .column(task::Column::Namespace)
             .column(task::Column::Context)
-            .filter(task::Column::Id.is_in(task_ids))
+            .filter(any_of(conn.get_database_backend(), task::Column::Id, task_ids))
             .into_tuple()
             .all(conn)
             .await?;
@@ -173,26 +232,31 @@ pub async fn dispatch_inputs(
             .tasks
             .extend(rows.into_iter().map(|(id, ns, ctx)| (id, (ns, ctx))));
     }
-    let (e, p, r) = (Alias::new("e"), Alias::new("p"), Alias::new("r"));
+    let (p, r) = (Alias::new("p"), Alias::new("r"));
     let query = Query::select()
-        .column((e.clone(), step_edge::Column::ToStepId))
+        .column((step_edge::Entity, step_edge::Column::ToStepId))
         .column((p.clone(), workflow_step::Column::Name))
         .column((r.clone(), step_result::Column::Results))
-        .from_as(step_edge::Entity, e.clone())
+        .from(step_edge::Entity)
         .join_as(
             JoinType::InnerJoin,
             workflow_step::Entity,
             p.clone(),
-            Expr::col((p.clone(), workflow_step::Column::Id))
-                .equals((e.clone(), step_edge::Column::FromStepId)),
+            Expr::col((p, workflow_step::Column::Id))
+                .equals((step_edge::Entity, step_edge::Column::FromStepId)),
         )
         .join_as(
             JoinType::LeftJoin,
             step_result::Entity,
             r.clone(),
-            Expr::col((r, step_result::Column::StepId)).equals((e.clone(), step_edge::Column::FromStepId)),
+            Expr::col((r, step_result::Column::StepId))
+                .equals((step_edge::Entity, step_edge::Column::FromStepId)),
         )
-        .and_where(Expr::col((e, step_edge::Column::ToStepId)).is_in(steps.iter().map(|s| s.id)))
+        .and_where(any_of(
+            conn.get_database_backend(),
+            step_edge::Column::ToStepId,
+            steps.iter().map(|s| s.id),
+        ))
         .to_owned();
     for row in conn.query_all(&query).await? {
         let step_id: Uuid = row.try_get("", "to_step_id")?;

@@ -1,21 +1,25 @@
 //! Incremental readiness and task finalization.
 //!
-//! When steps become satisfied, only their children are examined: one UPDATE
-//! promotes every PENDING child whose parents are now all satisfied. Parent
-//! statuses are re-read rather than counted down, so nothing can drift. This is
+//! When steps become satisfied, only their children are examined, and a child
+//! is promoted when every parent is now satisfied. Parent statuses are re-read
+//! rather than counted down, so nothing can drift. This is
 //! safe because every writer that changes a task's steps first holds the task's
 //! row lock on PostgreSQL ([`lock_tasks`]) and SQLite has a single writer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query};
-use sea_orm::{ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Alias, Expr, JoinType};
+use sea_orm::{Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait};
 use uuid::Uuid;
 
+use super::claims::{Claim, lease_columns};
 use super::error::Result;
+use super::ids::any_of;
 use super::queries::step_counts;
-use super::transition::{StepMove, TaskMove, move_steps, move_tasks, null_time, parse_task_status};
+use super::transition::{
+    StepMove, TaskMove, move_steps, move_tasks, null_time, parse_step_status, parse_task_status,
+};
 use super::txn::WriteTxn;
 use crate::domain::readiness::{StepCounts, reconcile_task};
 use crate::domain::{StepStatus, TaskStatus};
@@ -33,7 +37,7 @@ pub async fn lock_tasks(tx: &WriteTxn, task_ids: &[Uuid]) -> Result<()> {
     task::Entity::find()
         .select_only()
         .column(task::Column::Id)
-        .filter(task::Column::Id.is_in(ids))
+        .filter(any_of(tx.backend(), task::Column::Id, ids))
         .order_by_asc(task::Column::Id)
         .lock_exclusive()
         .into_tuple::<Uuid>()
@@ -42,54 +46,117 @@ pub async fn lock_tasks(tx: &WriteTxn, task_ids: &[Uuid]) -> Result<()> {
     Ok(())
 }
 
-/// Promote to ENQUEUED every PENDING child of `parent_ids` whose parents are
-/// all satisfied; returns the promoted steps.
+/// Steps a transaction made ready, by what became of them.
+#[derive(Debug, Default)]
+pub struct Promotion {
+    /// Now ENQUEUED, claimable by anyone.
+    pub enqueued: Vec<workflow_step::Model>,
+    /// Claimed on the spot for the caller (IN_PROGRESS under its lease).
+    pub claimed: Vec<workflow_step::Model>,
+}
+
+/// Promote every PENDING child of `parent_ids` whose parents are all satisfied.
+/// With `claim`, children the claimer may run are claimed at once, up to its
+/// limit (local continuation: no second transaction, no index scan); the rest
+/// become ENQUEUED. Lookups are by index and updates by primary key, so plans
+/// stay cheap even before the planner has statistics on fresh tables.
 pub async fn promote_children(
     tx: &mut WriteTxn,
     parent_ids: &[Uuid],
+    claim: Option<&Claim<'_>>,
     now: DateTime<Utc>,
-) -> Result<Vec<workflow_step::Model>> {
+) -> Result<Promotion> {
     if parent_ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Promotion::default());
     }
-    let edge = Alias::new("e");
-    let parent = Alias::new("p");
-    let satisfied: Vec<&str> = StepStatus::SATISFIED.iter().map(|s| s.as_str()).collect();
-    let unsatisfied_parent = Query::select()
-        .expr(Expr::val(1))
-        .from_as(step_edge::Entity, edge.clone())
-        .join_as(
-            JoinType::InnerJoin,
-            workflow_step::Entity,
-            parent.clone(),
-            Expr::col((parent.clone(), workflow_step::Column::Id))
-                .equals((edge.clone(), step_edge::Column::FromStepId)),
-        )
-        .and_where(
-            Expr::col((edge.clone(), step_edge::Column::ToStepId))
-                .equals((workflow_step::Entity, workflow_step::Column::Id)),
-        )
-        .and_where(Expr::col((parent, workflow_step::Column::Status)).is_not_in(satisfied))
-        .to_owned();
-    let children = Query::select()
+    let child = Alias::new("c");
+    let mut children: Vec<(Uuid, Uuid, bool)> = step_edge::Entity::find()
+        .select_only()
         .column(step_edge::Column::ToStepId)
-        .from(step_edge::Entity)
-        .and_where(step_edge::Column::FromStepId.is_in(parent_ids.to_vec()))
-        .to_owned();
-    move_steps(
-        tx,
-        StepMove {
-            to: StepStatus::Enqueued,
-            from: &[StepStatus::Pending],
-            filter: Condition::all()
-                .add(workflow_step::Column::Id.in_subquery(children))
-                .add(Expr::exists(unsatisfied_parent).not()),
-            set: vec![(workflow_step::Column::ReadyAt, Expr::value(now))],
-            reason: None,
-        },
-        now,
-    )
-    .await
+        .column_as(
+            Expr::col((child.clone(), workflow_step::Column::TaskId)),
+            "task_id",
+        )
+        .column_as(
+            Expr::col((child.clone(), workflow_step::Column::External)),
+            "external",
+        )
+        .join_as(JoinType::InnerJoin, step_edge::Relation::Child.def(), child)
+        .filter(any_of(
+            tx.backend(),
+            step_edge::Column::FromStepId,
+            parent_ids.iter().copied(),
+        ))
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
+    children.sort_unstable();
+    children.dedup();
+    if children.is_empty() {
+        return Ok(Promotion::default());
+    }
+    let parent = Alias::new("p");
+    let statuses: Vec<(Uuid, String)> = step_edge::Entity::find()
+        .select_only()
+        .column(step_edge::Column::ToStepId)
+        .column_as(
+            Expr::col((parent.clone(), workflow_step::Column::Status)),
+            "status",
+        )
+        .join_as(JoinType::InnerJoin, step_edge::Relation::Parent.def(), parent)
+        .filter(any_of(
+            tx.backend(),
+            step_edge::Column::ToStepId,
+            children.iter().map(|c| c.0),
+        ))
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
+    let mut blocked = HashSet::new();
+    for (child, status) in statuses {
+        if !parse_step_status(&status)?.satisfies_dependents() {
+            blocked.insert(child);
+        }
+    }
+    let (mut local, mut shared) = (Vec::new(), Vec::new());
+    for (id, task_id, external) in children.into_iter().filter(|c| !blocked.contains(&c.0)) {
+        match claim {
+            Some(c) if local.len() < c.limit as usize && c.takes(task_id, external) => local.push(id),
+            _ => shared.push(id),
+        }
+    }
+    let mut promotion = Promotion::default();
+    if !shared.is_empty() {
+        promotion.enqueued = move_steps(
+            tx,
+            StepMove {
+                via: None,
+                to: StepStatus::Enqueued,
+                from: &[StepStatus::Pending],
+                filter: Condition::all().add(any_of(tx.backend(), workflow_step::Column::Id, shared)),
+                set: vec![(workflow_step::Column::ReadyAt, Expr::value(now))],
+                reason: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    if let (Some(claim), false) = (claim, local.is_empty()) {
+        promotion.claimed = move_steps(
+            tx,
+            StepMove {
+                via: Some(StepStatus::Enqueued),
+                to: StepStatus::InProgress,
+                from: &[StepStatus::Pending],
+                filter: Condition::all().add(any_of(tx.backend(), workflow_step::Column::Id, local)),
+                set: lease_columns(claim, Uuid::new_v4(), now),
+                reason: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(promotion)
 }
 
 fn only(status: TaskStatus) -> &'static [TaskStatus] {
@@ -114,7 +181,7 @@ pub async fn reconcile_tasks(
         .select_only()
         .column(task::Column::Id)
         .column(task::Column::Status)
-        .filter(task::Column::Id.is_in(ids.clone()))
+        .filter(any_of(tx.backend(), task::Column::Id, ids.iter().copied()))
         .into_tuple()
         .all(tx.conn())
         .await?;
@@ -140,7 +207,7 @@ pub async fn reconcile_tasks(
                 TaskMove {
                     to,
                     from: only(from),
-                    filter: Condition::all().add(task::Column::Id.is_in(ids)),
+                    filter: Condition::all().add(any_of(tx.backend(), task::Column::Id, ids)),
                     set: vec![(task::Column::CompletedAt, completed_at)],
                     reason: None,
                 },

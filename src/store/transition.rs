@@ -20,6 +20,10 @@ use crate::entities::{task, workflow_step};
 pub(crate) struct StepMove {
     /// Target status.
     pub to: StepStatus,
+    /// A status passed through on the way (two audit rows, one UPDATE), e.g.
+    /// PENDING → ENQUEUED → IN_PROGRESS when a replica claims a child it just
+    /// made ready.
+    pub via: Option<StepStatus>,
     /// Statuses the rows may be in; rows in any other status are left alone.
     pub from: &'static [StepStatus],
     /// Which rows.
@@ -60,13 +64,20 @@ pub(crate) async fn move_steps(
 ) -> Result<Vec<workflow_step::Model>> {
     use workflow_step::Column as C;
     for from in change.from {
-        StepStatus::check_transition(Some(*from), change.to)?;
+        match change.via {
+            Some(via) => {
+                StepStatus::check_transition(Some(*from), via)?;
+                StepStatus::check_transition(Some(via), change.to)?;
+            }
+            None => StepStatus::check_transition(Some(*from), change.to)?,
+        }
     }
+    let hops = if change.via.is_some() { 2 } else { 1 };
     let from_text: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
     let mut update = workflow_step::Entity::update_many()
-        .col_expr(C::PreviousStatus, Expr::col(C::Status).into())
+        .col_expr(C::PreviousStatus, Expr::col(C::Status))
         .col_expr(C::Status, Expr::value(change.to.as_str()))
-        .col_expr(C::TransitionSeq, Expr::col(C::TransitionSeq).add(1))
+        .col_expr(C::TransitionSeq, Expr::col(C::TransitionSeq).add(hops))
         .col_expr(C::UpdatedAt, Expr::value(now));
     for (column, value) in change.set {
         update = update.col_expr(column, value);
@@ -77,22 +88,32 @@ pub(crate) async fn move_steps(
         .exec_with_returning(tx.conn())
         .await?;
     for row in &rows {
-        let from = row
+        let mut from = row
             .previous_status
             .as_deref()
             .map(parse_step_status)
             .transpose()?;
-        tx.record_step(StepChange {
-            step_id: row.id,
-            task_id: row.task_id,
-            step_name: row.name.clone(),
-            from,
-            to: change.to,
-            attempt: row.attempts,
-            sequence: row.transition_seq,
-            reason: change.reason.clone(),
-            at: now,
-        })?;
+        let hops_in_order = change.via.into_iter().chain([change.to]);
+        for (sequence, to) in (row.transition_seq - hops + 1..).zip(hops_in_order) {
+            // A step passes ENQUEUED before the claim bumps its attempt number.
+            let attempt = if to == StepStatus::InProgress {
+                row.attempts
+            } else {
+                row.attempts - (hops - 1)
+            };
+            tx.record_step(StepChange {
+                step_id: row.id,
+                task_id: row.task_id,
+                step_name: row.name.clone(),
+                from,
+                to,
+                attempt,
+                sequence,
+                reason: change.reason.clone(),
+                at: now,
+            })?;
+            from = Some(to);
+        }
     }
     Ok(rows)
 }
@@ -109,7 +130,7 @@ pub(crate) async fn move_tasks(
     }
     let from_text: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
     let mut update = task::Entity::update_many()
-        .col_expr(C::PreviousStatus, Expr::col(C::Status).into())
+        .col_expr(C::PreviousStatus, Expr::col(C::Status))
         .col_expr(C::Status, Expr::value(change.to.as_str()))
         .col_expr(C::TransitionSeq, Expr::col(C::TransitionSeq).add(1))
         .col_expr(C::UpdatedAt, Expr::value(now));

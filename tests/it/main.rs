@@ -1,8 +1,11 @@
 //! Integration tests: one binary (link time dominates on small machines).
 
 mod audit;
+mod cli;
+mod http;
 mod operations;
 mod replicas;
+mod restart;
 mod shapes;
 mod support;
 mod workers;

@@ -43,7 +43,7 @@ impl StepHandler for Recording {
                 .or_default() += 1;
         }
         tokio::task::yield_now().await;
-        if ctx.attempt == 1 && ctx.step_id.as_u128() % 7 == 0 {
+        if ctx.attempt == 1 && ctx.step_id.as_u128().is_multiple_of(7) {
             return Err(HandlerError::retryable(
                 "first attempt of every seventh step fails",
             ));
@@ -96,7 +96,7 @@ steps:
         assert_eq!(detail.task.status, TaskStatus::Complete);
         for step in &detail.steps {
             assert_eq!(step.status, StepStatus::Complete);
-            let expected = if step.id.as_u128() % 7 == 0 { 2 } else { 1 };
+            let expected = if step.id.as_u128().is_multiple_of(7) { 2 } else { 1 };
             assert_eq!(step.attempts, expected, "{}", step.name);
         }
         let step_ids: Vec<Uuid> = detail.steps.iter().map(|s| s.id).collect();

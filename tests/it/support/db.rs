@@ -7,7 +7,6 @@ use uuid::Uuid;
 /// A database for one test; PostgreSQL databases are dropped afterwards.
 pub struct TestDb {
     pub url: String,
-    pub backend: &'static str,
     postgres: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -18,7 +17,6 @@ impl TestDb {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("tasker.db").display());
         TestDb {
             url,
-            backend: "sqlite",
             postgres: None,
             _dir: Some(dir),
         }
@@ -47,7 +45,6 @@ impl TestDb {
         url.set_path(&format!("/{name}"));
         Some(TestDb {
             url: url.to_string(),
-            backend: "postgres",
             postgres: Some((admin, name)),
             _dir: None,
         })

@@ -137,6 +137,24 @@ impl Harness {
     }
 
     pub async fn stop(mut self) {
+        let failed = self
+            .engine
+            .stats()
+            .failed_turns
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            failed, 0,
+            "engine transactions failed during the test (see the WARN log)"
+        );
+        let undispatched = self
+            .engine
+            .stats()
+            .dispatch_failures
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            undispatched, 0,
+            "claimed steps could not be dispatched (see the WARN log)"
+        );
         self.cancel.cancel();
         if let Some(join) = self.join.take() {
             join.await.expect("engine stops cleanly");

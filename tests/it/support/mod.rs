@@ -4,4 +4,4 @@ mod db;
 mod harness;
 
 pub use db::TestDb;
-pub use harness::{Harness, open_store, test_engine_options, test_settings};
+pub use harness::{Harness, open_store, test_engine_options};

@@ -1,0 +1,162 @@
+//! Wiring: configuration → store, handlers, events, engine, services, HTTP.
+//! Library users embed Tasker with their own handlers through [`App`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{Config, ConfigError, DEFAULT_TEMPLATE_DIR};
+use crate::engine::{Clock, Engine, SystemClock};
+use crate::events::EventBus;
+use crate::handlers::HandlerRegistry;
+use crate::http::{AppState, router};
+use crate::service::{self, Tasker};
+use crate::store::{self, Store};
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] store::Error),
+    /// A template file was refused.
+    #[error("template {}: {source}", path.display())]
+    Template {
+        /// The file (or directory).
+        path: PathBuf,
+        /// Why.
+        source: service::Error,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Open and migrate the database, build services (no engine yet).
+pub async fn open(config: &Config, handlers: HandlerRegistry) -> Result<Tasker, StartError> {
+    config.validate()?;
+    let store = Store::connect(&config.connect_settings()).await?;
+    store.migrate().await?;
+    let events = EventBus::new(config.events.channel_capacity);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(Tasker::new(
+        store,
+        handlers,
+        events,
+        clock,
+        config.service_settings(),
+    ))
+}
+
+/// Register every template in the configured directories. The default
+/// directory may be missing; a configured one may not.
+pub async fn load_templates(tasker: &Tasker, dirs: &[PathBuf]) -> Result<(), StartError> {
+    for dir in dirs {
+        if !dir.exists() {
+            if dir == Path::new(DEFAULT_TEMPLATE_DIR) {
+                continue;
+            }
+            let source = service::Error::BadInput {
+                field: "templates.dirs".into(),
+                message: "directory does not exist".into(),
+            };
+            return Err(StartError::Template {
+                path: dir.clone(),
+                source,
+            });
+        }
+        let loaded = tasker
+            .load_template_dir(dir)
+            .await
+            .map_err(|(path, source)| StartError::Template { path, source })?;
+        for t in loaded {
+            info!(template = %t.full_name, file = %t.path.display(), registration = ?t.registration, "template loaded");
+        }
+    }
+    Ok(())
+}
+
+/// A configured service: engine plus HTTP.
+pub struct App {
+    tasker: Tasker,
+    engine: Engine,
+    listen: SocketAddr,
+}
+
+impl App {
+    /// Open the database, load templates, build the engine.
+    pub async fn build(config: &Config, handlers: HandlerRegistry) -> Result<Self, StartError> {
+        let listen = config.listen_addr()?;
+        let tasker = open(config, handlers).await?;
+        let engine = Engine::new(
+            tasker.store().clone(),
+            tasker.handlers().clone(),
+            tasker.events().clone(),
+            Arc::new(SystemClock),
+            config.engine_options(),
+        );
+        let tasker = tasker.with_engine(engine.handle());
+        load_templates(&tasker, &config.templates.dirs).await?;
+        Ok(Self {
+            tasker,
+            engine,
+            listen,
+        })
+    }
+
+    /// The services (e.g. to register handlers' templates before serving).
+    pub fn tasker(&self) -> &Tasker {
+        &self.tasker
+    }
+
+    /// Bind the configured address and serve until `cancel`.
+    pub async fn serve(self, cancel: CancellationToken) -> Result<(), StartError> {
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        self.serve_on(listener, cancel).await
+    }
+
+    /// Serve on a bound listener until `cancel`: stop accepting requests, let
+    /// the engine drain, close the database.
+    pub async fn serve_on(
+        self,
+        listener: tokio::net::TcpListener,
+        cancel: CancellationToken,
+    ) -> Result<(), StartError> {
+        let bound = listener.local_addr().map_err(StartError::Serve)?;
+        let engine = tokio::spawn(self.engine.run(cancel.clone()));
+        let state = AppState {
+            tasker: self.tasker.clone(),
+            started: Instant::now(),
+        };
+        info!(address = %bound, backend = ?self.tasker.store().backend(), "tasker listening");
+        let served = axum::serve(listener, router(state))
+            .with_graceful_shutdown(cancel.clone().cancelled_owned())
+            .await;
+        cancel.cancel();
+        if engine.await.is_err() {
+            warn!("the engine task ended abnormally");
+        }
+        self.tasker.store().clone().close().await?;
+        served.map_err(StartError::Serve)
+    }
+}

@@ -1,0 +1,390 @@
+//! Benchmarks of the engine on the configured database, printed by `tasker
+//! bench`: end-to-end latency of one task at a time (creation → COMPLETE) and
+//! throughput of many tasks at once, for a few workflow shapes.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use crate::events::EventName;
+use crate::service::{CreateTask, Error, Result, Tasker};
+use crate::store;
+
+/// A benchmark workflow (all steps `noop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// a → b → c → d
+    Linear4,
+    /// a → (b, c) → d
+    Diamond,
+    /// 1 → 20 → 1
+    Fanout20,
+    /// 50 steps, each with one to three earlier parents (fixed pseudo-random layout).
+    Mixed50,
+}
+
+impl FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "linear4" => Ok(Shape::Linear4),
+            "diamond" => Ok(Shape::Diamond),
+            "fanout20" => Ok(Shape::Fanout20),
+            "mixed50" => Ok(Shape::Mixed50),
+            other => Err(format!(
+                "unknown shape {other:?}: use linear4, diamond, fanout20 or mixed50"
+            )),
+        }
+    }
+}
+
+impl Shape {
+    /// Template name in namespace `bench`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Linear4 => "linear4",
+            Shape::Diamond => "diamond",
+            Shape::Fanout20 => "fanout20",
+            Shape::Mixed50 => "mixed50",
+        }
+    }
+
+    fn edges(self) -> Vec<(String, Vec<String>)> {
+        let s = |i: usize| format!("s{i:02}");
+        match self {
+            Shape::Linear4 => (0..4)
+                .map(|i| (s(i), if i == 0 { vec![] } else { vec![s(i - 1)] }))
+                .collect(),
+            Shape::Diamond => vec![
+                (s(0), vec![]),
+                (s(1), vec![s(0)]),
+                (s(2), vec![s(0)]),
+                (s(3), vec![s(1), s(2)]),
+            ],
+            Shape::Fanout20 => {
+                let mut steps = vec![(s(0), vec![])];
+                steps.extend((1..=20).map(|i| (s(i), vec![s(0)])));
+                steps.push((s(21), (1..=20).map(s).collect()));
+                steps
+            }
+            Shape::Mixed50 => (0..50)
+                .map(|i| {
+                    let mut parents: Vec<usize> = if i == 0 {
+                        vec![]
+                    } else {
+                        vec![(i * 7 + 3) % i, (i * 11 + 1) % i]
+                    };
+                    if i % 3 == 0 && i > 0 {
+                        parents.push(i - 1);
+                    }
+                    parents.sort_unstable();
+                    parents.dedup();
+                    (s(i), parents.into_iter().map(s).collect())
+                })
+                .collect(),
+        }
+    }
+
+    /// Steps per task.
+    pub fn steps(self) -> usize {
+        self.edges().len()
+    }
+
+    /// The template document.
+    pub fn template(self) -> String {
+        let mut yaml = format!(
+            "namespace: bench\nname: {}\nversion: 1.0.0\nsteps:\n",
+            self.name()
+        );
+        for (name, parents) in self.edges() {
+            yaml.push_str(&format!(
+                "  - {{name: {name}, handler: noop, depends_on: [{}]}}\n",
+                parents.join(", ")
+            ));
+        }
+        yaml
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    /// Samples measured.
+    pub samples: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Fastest.
+    pub min_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+            samples.get(i).copied().map(ms).unwrap_or(0.0)
+        };
+        Self {
+            samples: samples.len(),
+            p50_ms: at(0.50),
+            p95_ms: at(0.95),
+            p99_ms: at(0.99),
+            min_ms: samples.first().copied().map(ms).unwrap_or(0.0),
+            max_ms: samples.last().copied().map(ms).unwrap_or(0.0),
+        }
+    }
+}
+
+/// Throughput of a batch of tasks.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    /// Tasks run.
+    pub tasks: usize,
+    /// Steps run.
+    pub steps: usize,
+    /// First creation → last finish, from the database's own timestamps.
+    pub elapsed_s: f64,
+    /// Tasks per second.
+    pub tasks_per_s: f64,
+    /// Steps per second.
+    pub steps_per_s: f64,
+    /// Task creations per second during the creation phase.
+    pub creations_per_s: f64,
+    /// Latency of the createTask calls.
+    pub create_latency: Percentiles,
+    /// Process CPU time per 1,000 steps (Linux).
+    pub cpu_ms_per_1000_steps: Option<f64>,
+    /// Peak resident memory of the process (Linux).
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Register the shape's template.
+pub async fn prepare(tasker: &Tasker, shape: Shape) -> Result<()> {
+    tasker
+        .register_template(&shape.template(), true)
+        .await
+        .map(|_| ())
+}
+
+fn create_input(shape: Shape, i: usize) -> CreateTask {
+    CreateTask {
+        namespace: Some("bench".to_owned()),
+        name: shape.name().to_owned(),
+        context: json!({"i": i}),
+        ..CreateTask::default()
+    }
+}
+
+/// Create one task at a time and time it from creation to its finish event.
+pub async fn latency(tasker: &Tasker, shape: Shape, samples: usize, warmup: usize) -> Result<Percentiles> {
+    let mut events = tasker.events().subscribe();
+    let mut measured = Vec::with_capacity(samples);
+    for i in 0..samples + warmup {
+        let start = Instant::now();
+        let id = tasker.create_task(create_input(shape, i)).await?.task.id;
+        wait_finish_event(tasker, &mut events, id).await?;
+        if i >= warmup {
+            measured.push(start.elapsed());
+        }
+    }
+    Ok(Percentiles::of(measured))
+}
+
+async fn wait_finish_event(
+    tasker: &Tasker,
+    events: &mut tokio::sync::broadcast::Receiver<Arc<crate::events::Event>>,
+    id: Uuid,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(event))
+                if event.task_id == id
+                    && matches!(event.name, EventName::TaskCompleted | EventName::TaskFailed) =>
+            {
+                return Ok(());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(RecvError::Lagged(_))) => {
+                if tasker.task(id).await?.is_some_and(|t| t.status.is_finished()) {
+                    return Ok(());
+                }
+            }
+            Ok(Err(RecvError::Closed)) | Err(_) => {
+                return Err(Error::Conflict {
+                    message: format!("task {id} did not finish within 60 s"),
+                });
+            }
+        }
+    }
+}
+
+/// Tasks created by [`create_many`], with how long creating them took.
+pub struct CreatedBatch {
+    ids: Vec<Uuid>,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+/// Create `tasks` tasks from `creators` concurrent callers.
+pub async fn create_many(
+    tasker: &Tasker,
+    shape: Shape,
+    tasks: usize,
+    creators: usize,
+) -> Result<CreatedBatch> {
+    let started = Instant::now();
+    let creators = creators.clamp(1, tasks.max(1));
+    let mut handles = Vec::with_capacity(creators);
+    for c in 0..creators {
+        let tasker = tasker.clone();
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in (c..tasks).step_by(creators) {
+                let t0 = Instant::now();
+                let id = tasker.create_task(create_input(shape, i)).await?.task.id;
+                out.push((id, t0.elapsed()));
+            }
+            Ok::<_, Error>(out)
+        }));
+    }
+    let mut ids = Vec::with_capacity(tasks);
+    let mut create_latencies = Vec::with_capacity(tasks);
+    for handle in handles {
+        let created = handle.await.map_err(|e| Error::Conflict {
+            message: format!("creator task failed: {e}"),
+        })??;
+        for (id, latency) in created {
+            ids.push(id);
+            create_latencies.push(latency);
+        }
+    }
+    Ok(CreatedBatch {
+        ids,
+        latencies: create_latencies,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Wait until every task of `batch` finished and measure the run. With
+/// `from_engine_start`, the clock starts at that instant (tasks created before
+/// the engine ran) instead of at the first task's creation.
+pub async fn finish(
+    tasker: &Tasker,
+    shape: Shape,
+    batch: CreatedBatch,
+    from_engine_start: Option<chrono::DateTime<chrono::Utc>>,
+    cpu_before: Option<f64>,
+) -> Result<Throughput> {
+    let CreatedBatch {
+        ids,
+        latencies: create_latencies,
+        elapsed: creation,
+    } = batch;
+    let tasks = ids.len();
+    let creation_s = creation.as_secs_f64();
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    let (first, last) = loop {
+        let (finished, first, last) = store::finished_window(tasker.store().reader(), &ids).await?;
+        if finished as usize == ids.len() {
+            break (first, last);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::Conflict {
+                message: format!("only {finished} of {} tasks finished in 600 s", ids.len()),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let first = from_engine_start.or(first);
+    let elapsed_s = match (first, last) {
+        (Some(a), Some(b)) => ((b - a).num_microseconds().unwrap_or(0) as f64 / 1e6).max(1e-6),
+        _ => started.elapsed().as_secs_f64(),
+    };
+    let steps = tasks * shape.steps();
+    let cpu_ms_per_1000_steps = cpu_before
+        .zip(cpu_time())
+        .map(|(before, after)| (after - before) * 1000.0 / steps.max(1) as f64 * 1000.0);
+    Ok(Throughput {
+        tasks,
+        steps,
+        elapsed_s,
+        tasks_per_s: tasks as f64 / elapsed_s,
+        steps_per_s: steps as f64 / elapsed_s,
+        creations_per_s: tasks as f64 / creation_s.max(1e-6),
+        create_latency: Percentiles::of(create_latencies),
+        cpu_ms_per_1000_steps,
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// Create the tasks while the engine runs, then wait for all of them.
+pub async fn throughput(tasker: &Tasker, shape: Shape, tasks: usize, creators: usize) -> Result<Throughput> {
+    let cpu_before = cpu_time();
+    let batch = create_many(tasker, shape, tasks, creators).await?;
+    finish(tasker, shape, batch, None, cpu_before).await
+}
+
+/// User + system CPU seconds of this process (Linux `/proc`, 100 ticks/s).
+pub fn cpu_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Peak resident set size in MiB (Linux `/proc`).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::template::{parse_template, validate_template};
+    use crate::handlers::HandlerRegistry;
+
+    #[test]
+    fn every_shape_is_a_valid_template_of_the_announced_size() {
+        let registry = HandlerRegistry::with_builtins();
+        for (shape, steps) in [
+            (Shape::Linear4, 4),
+            (Shape::Diamond, 4),
+            (Shape::Fanout20, 22),
+            (Shape::Mixed50, 50),
+        ] {
+            let template = parse_template(&shape.template()).expect("parses");
+            validate_template(&template, &registry, Default::default()).expect("valid");
+            assert_eq!(template.steps.len(), steps);
+            assert_eq!(shape.name().parse::<Shape>().ok(), Some(shape));
+        }
+    }
+
+    #[test]
+    fn percentiles_pick_the_right_samples() {
+        let p = Percentiles::of((1..=100).map(Duration::from_millis).collect());
+        assert_eq!(
+            (p.p50_ms.round(), p.p99_ms.round(), p.min_ms, p.max_ms),
+            (51.0, 99.0, 1.0, 100.0)
+        );
+    }
+}

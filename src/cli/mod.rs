@@ -1,0 +1,176 @@
+//! The `tasker` command line: serve (default), migrate, template validate,
+//! task create, bench.
+
+mod bench;
+mod task;
+mod template;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::{Config, LogConfig};
+use crate::handlers::HandlerRegistry;
+use crate::telemetry::{LogTarget, init_logging};
+
+/// Tasker: durable workflow orchestration.
+#[derive(Debug, Parser)]
+#[command(name = "tasker", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML); default: ./tasker.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE?mode=rwc, sqlite::memory: or postgres://…
+    #[arg(long, global = true, env = "DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    /// Log format: auto, pretty or json.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: engine and HTTP (the default command).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Work with task templates.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
+    /// Work with tasks.
+    #[command(subcommand)]
+    Task(task::TaskCommand),
+    /// Measure engine latency and throughput on the configured database.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Template directory to load at start (repeatable; replaces the configured list).
+    #[arg(long = "templates", value_name = "DIR")]
+    templates: Vec<PathBuf>,
+}
+
+/// Parse the command line, load the configuration and run the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database_url {
+        config.database.url = url;
+    }
+    if let Some(format) = cli.log_format {
+        config.log.format = format;
+    }
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    if let Command::Serve(args) = &command {
+        if let Some(listen) = &args.listen {
+            config.server.listen.clone_from(listen);
+        }
+        if !args.templates.is_empty() {
+            config.templates.dirs.clone_from(&args.templates);
+        }
+    }
+    let target = if matches!(command, Command::Serve(_)) {
+        LogTarget::Stdout
+    } else {
+        // Tools print their own output; only problems are worth a log line.
+        if config.log.level == LogConfig::default().level {
+            config.log.level = "warn".to_owned();
+        }
+        LogTarget::Stderr
+    };
+    config.validate()?;
+    init_logging(&config.log, target);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(execute(command, config))
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(_) => serve(config).await,
+        Command::Migrate => {
+            let store = crate::store::Store::connect(&config.connect_settings()).await?;
+            store.migrate().await?;
+            store.close().await?;
+            println!("migrations applied; {} is current", redact(&config.database.url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Template(command) => template::run(command, &config),
+        Command::Task(command) => task::run(command, config).await,
+        Command::Bench(args) => bench::run(args, config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+    let app = App::build(&config, HandlerRegistry::with_builtins()).await?;
+    app.serve(cancel).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancel on Ctrl-C or SIGTERM.
+pub(crate) async fn cancel_on_signal(cancel: CancellationToken) {
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown requested");
+    cancel.cancel();
+}
+
+/// A database URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact("sqlite://data/tasker.db?mode=rwc"),
+            "sqlite://data/tasker.db?mode=rwc"
+        );
+    }
+}

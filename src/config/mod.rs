@@ -1,0 +1,486 @@
+//! One typed configuration: defaults < `tasker.toml` (or `--config FILE`) <
+//! `TASKER_SECTION__KEY` environment variables < `DATABASE_URL` < command-line
+//! flags. Validated at start; every error names its key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::backoff::{Backoff, RetryDefaults};
+use crate::domain::template::TemplateLimits;
+use crate::engine;
+use crate::service::{Limits, Settings};
+use crate::store::{ConnectSettings, backend_of};
+
+/// Config file read when `--config` is not given and it exists.
+pub const DEFAULT_FILE: &str = "tasker.toml";
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or a value has the wrong type (figment names the key).
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    /// A value is out of range or inconsistent.
+    #[error("configuration key {key}: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `engine.max_concurrency`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything configurable.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP server.
+    pub server: ServerConfig,
+    /// Database.
+    pub database: DatabaseConfig,
+    /// Template directories loaded at start.
+    pub templates: TemplatesConfig,
+    /// The engine.
+    pub engine: EngineConfig,
+    /// Retry defaults for steps.
+    pub backoff: BackoffConfig,
+    /// Input limits.
+    pub limits: LimitsConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Event bus.
+    pub events: EventsConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/tasker.db?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection to open.
+    pub connect_timeout_seconds: u64,
+    /// Seconds to wait for a free pooled connection.
+    pub acquire_timeout_seconds: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/tasker.db?mode=rwc".to_owned(),
+            max_connections: 10,
+            connect_timeout_seconds: 5,
+            acquire_timeout_seconds: 10,
+        }
+    }
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// Directories of template files registered at start. The default
+    /// (`examples/templates`) is skipped when missing; configured ones must exist.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// The default template directory.
+pub const DEFAULT_TEMPLATE_DIR: &str = "examples/templates";
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            dirs: vec![PathBuf::from(DEFAULT_TEMPLATE_DIR)],
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Most handlers running at once on this replica.
+    pub max_concurrency: usize,
+    /// Most steps claimed per statement.
+    pub claim_batch_size: usize,
+    /// Most outcomes recorded per transaction.
+    pub max_batch: usize,
+    /// Fallback poll (retry timers, expired leases, other replicas' work).
+    pub poll_interval_ms: u64,
+    /// Lease length; renewed every third of it.
+    pub lease_seconds: u64,
+    /// Timeout of steps without `timeout_ms`.
+    pub default_step_timeout_seconds: u64,
+    /// Time running handlers get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let d = engine::Options::default();
+        Self {
+            max_concurrency: d.max_concurrency,
+            claim_batch_size: d.claim_batch_size,
+            max_batch: d.max_batch,
+            poll_interval_ms: d.poll_interval.as_millis() as u64,
+            lease_seconds: d.lease.as_secs(),
+            default_step_timeout_seconds: d.default_step_timeout.as_secs(),
+            shutdown_grace_seconds: d.shutdown_grace.as_secs(),
+        }
+    }
+}
+
+/// `[backoff]`: retry defaults a template's `retry:` block overrides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackoffConfig {
+    /// Explicit delays indexed by attempt (the last repeats); empty = exponential.
+    pub default_backoff_seconds: Vec<f64>,
+    /// Exponential: delay after the first failure.
+    pub base_seconds: f64,
+    /// Exponential: growth per attempt.
+    pub multiplier: f64,
+    /// Cap on any delay, including a handler's Retry-After.
+    pub max_backoff_seconds: f64,
+    /// Spread each delay over [delay/2, delay].
+    pub jitter: bool,
+    /// Attempts per step when a template says nothing.
+    pub max_attempts: u32,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            default_backoff_seconds: Vec::new(),
+            base_seconds: 1.0,
+            multiplier: 2.0,
+            max_backoff_seconds: 300.0,
+            jitter: true,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest task context (serialized bytes).
+    pub max_context_bytes: usize,
+    /// Largest template document.
+    pub max_template_bytes: usize,
+    /// Largest step results.
+    pub max_result_bytes: usize,
+    /// Most steps per template.
+    pub max_steps_per_template: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = Limits::default();
+        Self {
+            max_context_bytes: d.max_context_bytes,
+            max_template_bytes: d.max_template_bytes,
+            max_result_bytes: d.max_result_bytes,
+            max_steps_per_template: d.template.max_steps,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto` (pretty on a terminal, JSON otherwise), `pretty` or `json`.
+    pub format: String,
+    /// Filter directives (`RUST_LOG` wins when set), e.g. `info,tasker=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "auto".to_owned(),
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// How far a subscriber may fall behind before it is told it lagged.
+    pub channel_capacity: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            channel_capacity: 10_000,
+        }
+    }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Read defaults, the file, the environment; `file` must exist when given.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(invalid("--config", format!("{} does not exist", path.display())));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file(DEFAULT_FILE)),
+        }
+        figment = figment
+            // TASKER_TEST_* belongs to the test suite, not to the service.
+            .merge(
+                Env::prefixed("TASKER_")
+                    .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
+                    .split("__"),
+            )
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
+        figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+
+    /// Check ranges and consistency.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("server.listen", format!("{:?}: {e}", self.server.listen)))?;
+        backend_of(&self.database.url).map_err(|e| invalid("database.url", e.to_string()))?;
+        let positive = [
+            ("database.max_connections", self.database.max_connections as u64),
+            ("engine.max_concurrency", self.engine.max_concurrency as u64),
+            ("engine.claim_batch_size", self.engine.claim_batch_size as u64),
+            ("engine.max_batch", self.engine.max_batch as u64),
+            ("engine.poll_interval_ms", self.engine.poll_interval_ms),
+            ("engine.lease_seconds", self.engine.lease_seconds),
+            (
+                "engine.default_step_timeout_seconds",
+                self.engine.default_step_timeout_seconds,
+            ),
+            ("backoff.max_attempts", u64::from(self.backoff.max_attempts)),
+            ("limits.max_context_bytes", self.limits.max_context_bytes as u64),
+            ("limits.max_template_bytes", self.limits.max_template_bytes as u64),
+            ("limits.max_result_bytes", self.limits.max_result_bytes as u64),
+            (
+                "limits.max_steps_per_template",
+                self.limits.max_steps_per_template as u64,
+            ),
+            ("events.channel_capacity", self.events.channel_capacity as u64),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        let b = &self.backoff;
+        let seconds_ok = |s: f64| s.is_finite() && s >= 0.0;
+        if !seconds_ok(b.base_seconds) {
+            return Err(invalid("backoff.base_seconds", "must be a number ≥ 0"));
+        }
+        if !(b.multiplier.is_finite() && (1.0..=100.0).contains(&b.multiplier)) {
+            return Err(invalid("backoff.multiplier", "must be between 1.0 and 100.0"));
+        }
+        if !seconds_ok(b.max_backoff_seconds) || b.max_backoff_seconds < b.base_seconds {
+            return Err(invalid(
+                "backoff.max_backoff_seconds",
+                "must be ≥ backoff.base_seconds",
+            ));
+        }
+        if b.default_backoff_seconds
+            .iter()
+            .any(|s| !seconds_ok(*s) || *s > b.max_backoff_seconds)
+        {
+            return Err(invalid(
+                "backoff.default_backoff_seconds",
+                "every delay must be between 0 and max_backoff_seconds",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "auto" | "pretty" | "json") {
+            return Err(invalid(
+                "log.format",
+                format!("{:?} is not one of auto, pretty, json", self.log.format),
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The address to listen on (validated).
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|e| invalid("server.listen", format!("{e}")))
+    }
+
+    /// Database connection settings.
+    pub fn connect_settings(&self) -> ConnectSettings {
+        ConnectSettings {
+            url: self.database.url.clone(),
+            max_connections: self.database.max_connections,
+            connect_timeout: Duration::from_secs(self.database.connect_timeout_seconds),
+            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_seconds),
+        }
+    }
+
+    /// Engine options (a fresh instance id).
+    pub fn engine_options(&self) -> engine::Options {
+        let e = &self.engine;
+        engine::Options {
+            max_concurrency: e.max_concurrency,
+            claim_batch_size: e.claim_batch_size,
+            max_batch: e.max_batch,
+            poll_interval: Duration::from_millis(e.poll_interval_ms),
+            lease: Duration::from_secs(e.lease_seconds),
+            default_step_timeout: Duration::from_secs(e.default_step_timeout_seconds),
+            shutdown_grace: Duration::from_secs(e.shutdown_grace_seconds),
+            max_result_bytes: self.limits.max_result_bytes,
+            ..engine::Options::default()
+        }
+    }
+
+    /// Service settings.
+    pub fn service_settings(&self) -> Settings {
+        let b = &self.backoff;
+        let ms = |s: f64| (s * 1000.0).round() as u64;
+        let backoff = if b.default_backoff_seconds.is_empty() {
+            Backoff::Exponential {
+                base_ms: ms(b.base_seconds),
+                multiplier: b.multiplier,
+            }
+        } else {
+            Backoff::Schedule {
+                delays_ms: b.default_backoff_seconds.iter().map(|s| ms(*s)).collect(),
+            }
+        };
+        Settings {
+            limits: Limits {
+                max_context_bytes: self.limits.max_context_bytes,
+                max_template_bytes: self.limits.max_template_bytes,
+                max_result_bytes: self.limits.max_result_bytes,
+                template: TemplateLimits {
+                    max_steps: self.limits.max_steps_per_template,
+                    ..TemplateLimits::default()
+                },
+            },
+            retry_defaults: RetryDefaults {
+                max_attempts: b.max_attempts,
+                backoff,
+                max_backoff_ms: ms(b.max_backoff_seconds),
+                jitter: b.jitter,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let mut c = Config::default();
+        c.engine.max_concurrency = 0;
+        assert!(
+            c.validate()
+                .expect_err("zero")
+                .to_string()
+                .contains("engine.max_concurrency")
+        );
+        let mut c = Config::default();
+        c.backoff.multiplier = 0.5;
+        assert!(
+            c.validate()
+                .expect_err("shrinking")
+                .to_string()
+                .contains("backoff.multiplier")
+        );
+        let mut c = Config::default();
+        c.database.url = "mysql://x".into();
+        assert!(
+            c.validate()
+                .expect_err("scheme")
+                .to_string()
+                .contains("database.url")
+        );
+        let mut c = Config::default();
+        c.server.listen = "localhost".into();
+        assert!(
+            c.validate()
+                .expect_err("addr")
+                .to_string()
+                .contains("server.listen")
+        );
+    }
+
+    #[test]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment::Jail's closure signature is fixed"
+    )]
+    fn files_and_environment_override_defaults_and_typos_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tasker.toml",
+                "[engine]\nmax_concurrency = 7\n[backoff]\ndefault_backoff_seconds = [1, 2]\n",
+            )?;
+            jail.set_env("TASKER_ENGINE__LEASE_SECONDS", "9");
+            jail.set_env("DATABASE_URL", "postgres://u@h/db");
+            jail.set_env("TASKER_TEST_DATABASE_URL", "ignored");
+            let c = Config::load(None).expect("loads");
+            assert_eq!((c.engine.max_concurrency, c.engine.lease_seconds), (7, 9));
+            assert_eq!(c.database.url, "postgres://u@h/db");
+            assert_eq!(
+                c.service_settings().retry_defaults.backoff,
+                Backoff::Schedule {
+                    delays_ms: vec![1_000, 2_000]
+                }
+            );
+            jail.set_env("TASKER_ENGINE__MAX_CONCURENCY", "3");
+            let err = Config::load(None).expect_err("typo").to_string();
+            assert!(err.contains("max_concurency"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,110 @@
+//! The command line as a user runs it.
+
+use std::process::{Command, Output};
+
+fn tasker(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("tasker runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn template_validate_accepts_the_examples() {
+    let examples: Vec<String> = std::fs::read_dir("examples/templates")
+        .expect("examples")
+        .map(|e| e.expect("entry").path().display().to_string())
+        .collect();
+    let mut args = vec!["template", "validate"];
+    args.extend(examples.iter().map(String::as_str));
+    let out = tasker(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("ok ").count(),
+        examples.len(),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn template_validate_exits_1_and_names_every_problem() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "name: bad\nsteps:\n  - {name: a, handler: noop, depends_on: [b]}\n  - {name: b, handler: nope, depends_on: [a]}\n",
+    )
+    .expect("write");
+    let out = tasker(&["template", "validate", bad.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("dependency cycle: a -> b -> a"), "{report}");
+    assert!(report.contains("unknown handler \"nope\""), "{report}");
+    let declared = tasker(&[
+        "template",
+        "validate",
+        "--handler",
+        "nope",
+        bad.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        !text(&declared).contains("unknown handler"),
+        "{}",
+        text(&declared)
+    );
+}
+
+#[test]
+fn task_create_wait_runs_a_task_to_completion_on_a_fresh_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let out = tasker(&[
+        "--database-url",
+        &url,
+        "task",
+        "create",
+        "payments/process_order",
+        "--context",
+        r#"{"order_id": 42}"#,
+        "--wait",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["task"]["status"], "COMPLETE");
+    assert_eq!(report["steps"].as_array().map(Vec::len), Some(5));
+
+    let invalid = tasker(&[
+        "--database-url",
+        &url,
+        "task",
+        "create",
+        "payments/process_order",
+        "--context",
+        "{}",
+    ]);
+    assert!(!invalid.status.success());
+    assert!(text(&invalid).contains("order_id"), "{}", text(&invalid));
+}
+
+#[test]
+fn a_bad_configuration_value_is_refused_with_its_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args(["template", "validate", "examples/templates/hello_world.yaml"])
+        .env("TASKER_ENGINE__MAX_CONCURRENCY", "0")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("engine.max_concurrency"), "{}", text(&out));
+}

@@ -1,0 +1,143 @@
+//! Process-level crash: SIGKILL a `tasker serve` mid-run, start another, and
+//! every task still finishes; abandoned attempts come back as new attempts.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tasker::domain::{StepStatus, TaskStatus};
+use tasker::engine::SystemClock;
+use tasker::events::EventBus;
+use tasker::handlers::HandlerRegistry;
+use tasker::service::{CreateTask, Settings, Tasker};
+
+use crate::support::{TestDb, open_store};
+
+crate::on_both_backends! {
+    a_server_killed_mid_run_loses_nothing_and_a_restarted_one_finishes_every_task => crash_and_restart;
+}
+
+fn serve(db: &TestDb, templates: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+            "--templates",
+        ])
+        .arg(templates)
+        .env("TASKER_ENGINE__LEASE_SECONDS", "1")
+        .env("TASKER_ENGINE__POLL_INTERVAL_MS", "100")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tasker serve starts")
+}
+
+async fn crash_and_restart(db: &TestDb) {
+    let store = open_store(db).await;
+    let tasker = Tasker::new(
+        store.clone(),
+        HandlerRegistry::with_builtins(),
+        EventBus::new(64),
+        Arc::new(SystemClock),
+        Settings::default(),
+    );
+    tasker
+        .register_template(
+            "name: slow_chain
+steps:
+  - {name: a, handler: noop}
+  - {name: b, handler: sleep, config: {ms: 1500}, depends_on: [a]}
+  - {name: c, handler: noop, depends_on: [b]}
+",
+            false,
+        )
+        .await
+        .expect("registers");
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let input = CreateTask {
+            name: "slow_chain".into(),
+            context: json!({"i": i}),
+            ..CreateTask::default()
+        };
+        ids.push(tasker.create_task(input).await.expect("created").task.id);
+    }
+    let templates = tempfile::tempdir().expect("empty template dir");
+
+    let mut first = serve(db, templates.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let running_b = |detail: &tasker::service::TaskDetail| {
+        detail
+            .steps
+            .iter()
+            .any(|s| s.name == "b" && s.status == StepStatus::InProgress)
+    };
+    loop {
+        let mut busy = 0;
+        for id in &ids {
+            busy += usize::from(running_b(
+                &tasker.task_detail(*id).await.expect("read").expect("exists"),
+            ));
+        }
+        if busy >= 5 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first server never started the sleeps"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+
+    let mut second = serve(db, templates.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        loop {
+            let detail = tasker.task_detail(*id).await.expect("read").expect("exists");
+            if detail.task.status.is_finished() {
+                assert_eq!(detail.task.status, TaskStatus::Complete, "{:#?}", detail.steps);
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task {id} never finished after the restart"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    second.kill().expect("stop");
+    second.wait().expect("reaped");
+
+    let mut recovered = 0;
+    for id in &ids {
+        let detail = tasker.task_detail(*id).await.expect("read").expect("exists");
+        let step_ids: Vec<_> = detail.steps.iter().map(|s| s.id).collect();
+        let audit = tasker.step_transitions(&step_ids).await.expect("audit");
+        for step in &detail.steps {
+            let completions = audit
+                .iter()
+                .filter(|(s, t)| *s == step.id && t.to == "COMPLETE")
+                .count();
+            assert_eq!(completions, 1, "{} completed {completions} times", step.name);
+            if step.attempts > 1 {
+                recovered += 1;
+                let errors = tasker::store::step_errors(store.reader(), step.id)
+                    .await
+                    .expect("errors");
+                assert!(errors.iter().all(|e| e.kind == "lease_expired"), "{errors:?}");
+            }
+        }
+    }
+    assert!(
+        recovered >= 5,
+        "the killed attempts ran again as new attempts (recovered {recovered})"
+    );
+}
