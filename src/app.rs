@@ -91,6 +91,17 @@ pub async fn load_templates(tasker: &Tasker, dirs: &[PathBuf]) -> Result<(), Sta
     Ok(())
 }
 
+/// An engine over the same store, handlers and event bus as `tasker`.
+pub fn engine_for(tasker: &Tasker, options: crate::engine::Options) -> Engine {
+    Engine::new(
+        tasker.store().clone(),
+        tasker.handlers().clone(),
+        tasker.events().clone(),
+        Arc::new(SystemClock),
+        options,
+    )
+}
+
 /// A configured service: engine plus HTTP.
 pub struct App {
     tasker: Tasker,
@@ -103,13 +114,7 @@ impl App {
     pub async fn build(config: &Config, handlers: HandlerRegistry) -> Result<Self, StartError> {
         let listen = config.listen_addr()?;
         let tasker = open(config, handlers).await?;
-        let engine = Engine::new(
-            tasker.store().clone(),
-            tasker.handlers().clone(),
-            tasker.events().clone(),
-            Arc::new(SystemClock),
-            config.engine_options(),
-        );
+        let engine = engine_for(&tasker, config.engine_options());
         let tasker = tasker.with_engine(engine.handle());
         load_templates(&tasker, &config.templates.dirs).await?;
         Ok(Self {

@@ -1,11 +1,17 @@
 //! Tasker: durable, GraphQL-first workflow orchestration.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
+#[allow(
+    missing_docs,
+    reason = "SeaORM derives generate items that cannot carry docs; the schema is described in migrations/"
+)]
 pub mod entities;
 pub mod events;
 pub mod handlers;

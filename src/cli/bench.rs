@@ -1,7 +1,6 @@
 //! `tasker bench`: engine latency and throughput on the configured database.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use clap::Args;
@@ -11,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app;
 use crate::bench::{self, Shape};
 use crate::config::Config;
-use crate::engine::{Engine, EngineHandle, SystemClock};
+use crate::engine::EngineHandle;
 use crate::handlers::HandlerRegistry;
 use crate::service::Tasker;
 
@@ -45,13 +44,7 @@ struct Running {
 }
 
 fn start_engine(tasker: &Tasker, config: &Config) -> Running {
-    let engine = Engine::new(
-        tasker.store().clone(),
-        tasker.handlers().clone(),
-        tasker.events().clone(),
-        Arc::new(SystemClock),
-        config.engine_options(),
-    );
+    let engine = app::engine_for(tasker, config.engine_options());
     let handle = engine.handle();
     let cancel = CancellationToken::new();
     let join = tokio::spawn(engine.run(cancel.clone()));

@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -18,7 +17,6 @@ use uuid::Uuid;
 use crate::app;
 use crate::config::Config;
 use crate::domain::TaskStatus;
-use crate::engine::{Engine, SystemClock};
 use crate::handlers::HandlerRegistry;
 use crate::service::{CreateTask, TaskDetail, Tasker};
 
@@ -129,13 +127,7 @@ pub(super) async fn run(command: TaskCommand, config: Config) -> anyhow::Result<
     let engine = (!args.no_engine).then(|| {
         let mut options = config.engine_options();
         options.only_task = Some(task.id);
-        let engine = Engine::new(
-            tasker.store().clone(),
-            tasker.handlers().clone(),
-            tasker.events().clone(),
-            Arc::new(SystemClock),
-            options,
-        );
+        let engine = app::engine_for(&tasker, options);
         tokio::spawn(engine.run(cancel.clone()))
     });
     let finished = follow(&tasker, task.id, Duration::from_secs(args.timeout), args.json).await;

@@ -40,15 +40,8 @@ pub(super) async fn start(
                 .dispatch_failures
                 .fetch_add(steps.len() as u64, Ordering::Relaxed);
             for step in steps {
-                let failure = StepFailure {
-                    message: format!("the engine could not load the step's inputs: {err}"),
-                    kind: FailureKind::Dispatch,
-                    retryable: true,
-                    retry_after: None,
-                };
-                let _ = reports
-                    .send(report(&step, Some(AttemptOutcome::Failed(failure))))
-                    .await;
+                let message = format!("the engine could not load the step's inputs: {err}");
+                fail_dispatch(reports, &step, message).await;
             }
             return;
         }
@@ -66,15 +59,12 @@ pub(super) async fn start(
     for step in steps {
         let task = shared.task_cache().get(&step.task_id).cloned();
         let Some(task) = task else {
-            let failure = StepFailure {
-                message: format!("task {} of this step was not found", step.task_id),
-                kind: FailureKind::Dispatch,
-                retryable: true,
-                retry_after: None,
-            };
-            let _ = reports
-                .send(report(&step, Some(AttemptOutcome::Failed(failure))))
-                .await;
+            fail_dispatch(
+                reports,
+                &step,
+                format!("task {} of this step was not found", step.task_id),
+            )
+            .await;
             continue;
         };
         let parent_results = parents.remove(&step.id).unwrap_or_default();
@@ -98,6 +88,19 @@ async fn load_inputs(
             other => return other,
         }
     }
+}
+
+/// Report a claimed step that could not be started as a retryable failure.
+async fn fail_dispatch(reports: &mpsc::Sender<Report>, step: &workflow_step::Model, message: String) {
+    let failure = StepFailure {
+        message,
+        kind: FailureKind::Dispatch,
+        retryable: true,
+        retry_after: None,
+    };
+    let _ = reports
+        .send(report(step, Some(AttemptOutcome::Failed(failure))))
+        .await;
 }
 
 fn report(step: &workflow_step::Model, outcome: Option<AttemptOutcome>) -> Report {

@@ -249,6 +249,14 @@ pub(crate) fn lease_cleared() -> Vec<(workflow_step::Column, sea_orm::sea_query:
     ]
 }
 
+/// Columns that end a step now: no lease, not claimable, finished at `now`.
+pub(crate) fn ended_at(now: DateTime<Utc>) -> Vec<(workflow_step::Column, SimpleExpr)> {
+    let mut set = lease_cleared();
+    set.push((workflow_step::Column::ReadyAt, null_time()));
+    set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
+    set
+}
+
 /// Columns that end a lease and clear the last error (for successful endings).
 pub(crate) fn lease_and_error_cleared() -> Vec<(workflow_step::Column, sea_orm::sea_query::SimpleExpr)> {
     let mut set = lease_cleared();

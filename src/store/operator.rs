@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::claims::lease_cleared;
+use super::claims::ended_at;
 use super::error::{Error, Result};
 use super::queries::{find_step, find_task};
 use super::readiness::{lock_tasks, promote_children, reconcile_tasks};
@@ -84,9 +84,7 @@ pub async fn cancel_task(
     let (_, status) = locked_task(tx, task_id).await?;
     TaskStatus::check_transition(Some(status), TaskStatus::Cancelled)
         .map_err(|e| invalid("task", task_id, e))?;
-    let mut set = lease_cleared();
-    set.push((workflow_step::Column::ReadyAt, null_time()));
-    set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
+    let set = ended_at(now);
     let steps = move_steps(
         tx,
         StepMove {
@@ -216,9 +214,7 @@ pub async fn resolve_step(
     ensure_task_open(step.task_id, task_status)?;
     StepStatus::check_transition(Some(status), StepStatus::ResolvedManually)
         .map_err(|e| invalid("step", step_id, e))?;
-    let mut set = lease_cleared();
-    set.push((workflow_step::Column::ReadyAt, null_time()));
-    set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
+    let set = ended_at(now);
     let step = move_steps(
         tx,
         StepMove {

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, UpdateMany};
 
 use super::error::{Error, Result};
 use super::txn::WriteTxn;
@@ -56,6 +56,34 @@ pub(crate) fn parse_task_status(text: &str) -> Result<TaskStatus> {
     text.parse().map_err(Error::from)
 }
 
+/// The status columns both audited tables have.
+struct StatusColumns<C> {
+    status: C,
+    previous: C,
+    sequence: C,
+    updated_at: C,
+}
+
+/// The UPDATE both tables share: keep the old status, set the new one, advance
+/// the sequence by `hops`, stamp the time, then the caller's extra columns.
+fn status_update<E: EntityTrait>(
+    columns: StatusColumns<E::Column>,
+    to: &'static str,
+    hops: i32,
+    set: Vec<(E::Column, SimpleExpr)>,
+    now: DateTime<Utc>,
+) -> UpdateMany<E> {
+    let mut update = E::update_many()
+        .col_expr(columns.previous, Expr::col(columns.status))
+        .col_expr(columns.status, Expr::value(to))
+        .col_expr(columns.sequence, Expr::col(columns.sequence).add(hops))
+        .col_expr(columns.updated_at, Expr::value(now));
+    for (column, value) in set {
+        update = update.col_expr(column, value);
+    }
+    update
+}
+
 /// Move the matching steps; returns the updated rows (only those that moved).
 pub(crate) async fn move_steps(
     tx: &mut WriteTxn,
@@ -74,15 +102,13 @@ pub(crate) async fn move_steps(
     }
     let hops = if change.via.is_some() { 2 } else { 1 };
     let from_text: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
-    let mut update = workflow_step::Entity::update_many()
-        .col_expr(C::PreviousStatus, Expr::col(C::Status))
-        .col_expr(C::Status, Expr::value(change.to.as_str()))
-        .col_expr(C::TransitionSeq, Expr::col(C::TransitionSeq).add(hops))
-        .col_expr(C::UpdatedAt, Expr::value(now));
-    for (column, value) in change.set {
-        update = update.col_expr(column, value);
-    }
-    let rows = update
+    let columns = StatusColumns {
+        status: C::Status,
+        previous: C::PreviousStatus,
+        sequence: C::TransitionSeq,
+        updated_at: C::UpdatedAt,
+    };
+    let rows = status_update::<workflow_step::Entity>(columns, change.to.as_str(), hops, change.set, now)
         .filter(change.filter)
         .filter(C::Status.is_in(from_text))
         .exec_with_returning(tx.conn())
@@ -129,15 +155,13 @@ pub(crate) async fn move_tasks(
         TaskStatus::check_transition(Some(*from), change.to)?;
     }
     let from_text: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
-    let mut update = task::Entity::update_many()
-        .col_expr(C::PreviousStatus, Expr::col(C::Status))
-        .col_expr(C::Status, Expr::value(change.to.as_str()))
-        .col_expr(C::TransitionSeq, Expr::col(C::TransitionSeq).add(1))
-        .col_expr(C::UpdatedAt, Expr::value(now));
-    for (column, value) in change.set {
-        update = update.col_expr(column, value);
-    }
-    let rows = update
+    let columns = StatusColumns {
+        status: C::Status,
+        previous: C::PreviousStatus,
+        sequence: C::TransitionSeq,
+        updated_at: C::UpdatedAt,
+    };
+    let rows = status_update::<task::Entity>(columns, change.to.as_str(), 1, change.set, now)
         .filter(change.filter)
         .filter(C::Status.is_in(from_text))
         .exec_with_returning(tx.conn())

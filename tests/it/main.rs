@@ -8,5 +8,6 @@ mod replicas;
 mod restart;
 mod shapes;
 mod support;
+mod templates;
 mod workers;
 mod workflows;

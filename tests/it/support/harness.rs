@@ -96,11 +96,28 @@ impl Harness {
     }
 
     pub async fn create(&self, name: &str, context: Value) -> Uuid {
-        let input = CreateTask {
+        self.create_task(CreateTask {
             name: name.to_owned(),
             context,
             ..CreateTask::default()
+        })
+        .await
+    }
+
+    pub async fn create_in(&self, namespace: &str, name: &str) -> Uuid {
+        let input = CreateTask {
+            namespace: Some(namespace.to_owned()),
+            name: name.to_owned(),
+            ..CreateTask::default()
         };
+        self.create_task(CreateTask {
+            context: serde_json::json!({}),
+            ..input
+        })
+        .await
+    }
+
+    async fn create_task(&self, input: CreateTask) -> Uuid {
         self.tasker
             .create_task(input)
             .await
