@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, warn};
 
-use super::Shared;
 use super::scheduler::Report;
+use super::{Shared, TaskInputs};
 use crate::domain::attempt::{FailureKind, StepFailure, check_storable_json, idempotency_key};
 use crate::entities::workflow_step;
 use crate::handlers::{StepContext, StepHandler};
@@ -52,8 +52,14 @@ pub(super) async fn start(
         if cache.len() + inputs.tasks.len() > TASK_CACHE_LIMIT {
             cache.clear();
         }
-        for (id, info) in inputs.tasks {
-            cache.insert(id, Arc::new(info));
+        for (id, (namespace, context)) in inputs.tasks {
+            cache.insert(
+                id,
+                TaskInputs {
+                    namespace: namespace.into(),
+                    context: Arc::new(context),
+                },
+            );
         }
     }
     for step in steps {
@@ -118,7 +124,7 @@ fn report(step: &workflow_step::Model, outcome: Option<AttemptOutcome>) -> Repor
 fn spawn_attempt(
     shared: &Arc<Shared>,
     step: workflow_step::Model,
-    task: Arc<(String, Value)>,
+    task: TaskInputs,
     parent_results: Map<String, Value>,
     reports: mpsc::Sender<Report>,
 ) {
@@ -126,7 +132,7 @@ fn spawn_attempt(
     shared.running().insert(step.id, token.clone());
     shared.in_flight.fetch_add(1, Ordering::Relaxed);
     let attempt = u32::try_from(step.attempts).unwrap_or(0);
-    let handler = shared.handlers.resolve(&task.0, &step.handler);
+    let handler = shared.handlers.resolve(&task.namespace, &step.handler);
     let timeout = step
         .timeout_ms
         .and_then(|ms| u64::try_from(ms).ok())
@@ -135,10 +141,10 @@ fn spawn_attempt(
         task_id: step.task_id,
         step_id: step.id,
         step_name: step.name.clone(),
-        namespace: task.0.clone(),
+        namespace: task.namespace.to_string(),
         attempt,
         idempotency_key: idempotency_key(step.task_id, &step.name, attempt),
-        context: Arc::new(task.1.clone()),
+        context: task.context,
         config: step.config.clone(),
         parent_results,
         cancel: token,

@@ -100,6 +100,14 @@ pub struct Stats {
     pub dispatch_failures: AtomicU64,
 }
 
+/// What every step of a task shares: its namespace and its context (one copy,
+/// however many steps run).
+#[derive(Clone)]
+struct TaskInputs {
+    namespace: Arc<str>,
+    context: Arc<Value>,
+}
+
 pub(crate) struct Shared {
     store: Store,
     handlers: HandlerRegistry,
@@ -110,7 +118,7 @@ pub(crate) struct Shared {
     /// Running attempts: step id → token that stops the handler.
     running: Mutex<HashMap<Uuid, CancellationToken>>,
     /// Namespace and context per task (immutable, so safe to keep).
-    tasks: Mutex<HashMap<Uuid, Arc<(String, Value)>>>,
+    tasks: Mutex<HashMap<Uuid, TaskInputs>>,
     in_flight: AtomicUsize,
     stats: Stats,
 }
@@ -120,7 +128,7 @@ impl Shared {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn task_cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<(String, Value)>>> {
+    fn task_cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, TaskInputs>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
