@@ -107,6 +107,8 @@ pub struct App {
     tasker: Tasker,
     engine: Engine,
     listen: SocketAddr,
+    graphql: crate::graphql::Settings,
+    max_request_bytes: usize,
 }
 
 impl App {
@@ -121,6 +123,8 @@ impl App {
             tasker,
             engine,
             listen,
+            graphql: config.graphql_settings(),
+            max_request_bytes: config.graphql.max_request_bytes,
         })
     }
 
@@ -150,7 +154,9 @@ impl App {
         let bound = listener.local_addr().map_err(StartError::Serve)?;
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
         let state = AppState {
+            schema: crate::graphql::schema(self.tasker.clone(), &self.graphql),
             tasker: self.tasker.clone(),
+            max_request_bytes: self.max_request_bytes,
             started: Instant::now(),
         };
         info!(address = %bound, backend = ?self.tasker.store().backend(), "tasker listening");

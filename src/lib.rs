@@ -14,6 +14,7 @@ pub mod engine;
 )]
 pub mod entities;
 pub mod events;
+pub mod graphql;
 pub mod handlers;
 pub mod http;
 pub mod service;

@@ -6,6 +6,7 @@ mod m20261123_090000_create_templates;
 mod m20261123_090100_create_tasks;
 mod m20261123_090200_create_transitions;
 mod m20261123_090300_create_step_outcomes;
+mod m20261123_100000_create_task_tag;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_090100_create_tasks::Migration),
             Box::new(m20261123_090200_create_transitions::Migration),
             Box::new(m20261123_090300_create_step_outcomes::Migration),
+            Box::new(m20261123_100000_create_task_tag::Migration),
         ]
     }
 }

@@ -48,6 +48,8 @@ enum Command {
     Task(task::TaskCommand),
     /// Measure engine latency and throughput on the configured database.
     Bench(bench::BenchArgs),
+    /// Print the GraphQL schema (SDL), as checked in at schema.graphql.
+    Schema,
 }
 
 #[derive(Debug, Args, Default)]
@@ -110,6 +112,10 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Template(command) => template::run(command, &config),
         Command::Task(command) => task::run(command, config).await,
         Command::Bench(args) => bench::run(args, config).await,
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -32,6 +32,10 @@ pub struct StepChange {
     pub task_id: Uuid,
     /// The step's name within its task.
     pub step_name: String,
+    /// The step's handler.
+    pub handler: String,
+    /// Whether external workers run the step.
+    pub external: bool,
     /// Status before (`None` at creation).
     pub from: Option<StepStatus>,
     /// Status after.

@@ -7,6 +7,7 @@ pub mod step_result;
 pub mod step_template;
 pub mod step_transition;
 pub mod task;
+pub mod task_tag;
 pub mod task_template;
 pub mod task_transition;
 pub mod workflow_step;

@@ -1,14 +1,18 @@
-//! The HTTP front: health endpoints (GraphQL joins here).
+//! The HTTP front: GraphQL over HTTP and websocket, health endpoints, and the
+//! correlation id every response carries.
 
-use std::time::{Duration, Instant};
+mod correlation;
+mod graphql;
+mod health;
 
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use std::time::Instant;
 
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use correlation::{CorrelationId, HEADER as CORRELATION_HEADER};
+
+use crate::graphql::TaskerSchema;
 use crate::service::Tasker;
 
 /// What handlers share.
@@ -16,6 +20,10 @@ use crate::service::Tasker;
 pub struct AppState {
     /// The services.
     pub tasker: Tasker,
+    /// The GraphQL schema.
+    pub schema: TaskerSchema,
+    /// Largest request body accepted on `/graphql`.
+    pub max_request_bytes: usize,
     /// Process start, for uptime.
     pub started: Instant,
 }
@@ -23,59 +31,10 @@ pub struct AppState {
 /// Every route.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
+        .route("/graphql", post(graphql::execute))
+        .route("/graphql/ws", get(graphql::websocket))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .with_state(state)
-}
-
-/// Health answers must never be cached by a proxy.
-fn uncached(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-async fn live(State(state): State<AppState>) -> Response {
-    uncached(
-        StatusCode::OK,
-        json!({"status": "ok", "uptime_seconds": state.started.elapsed().as_secs()}),
-    )
-}
-
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
-async fn ready(State(state): State<AppState>) -> Response {
-    let store = state.tasker.store();
-    let database = match tokio::time::timeout(READY_TIMEOUT, store.ping()).await {
-        Ok(Ok(())) => json!({"status": "ok"}),
-        Ok(Err(err)) => json!({"status": "error", "message": err.to_string()}),
-        Err(_) => {
-            json!({"status": "error", "message": format!("no answer within {} ms", READY_TIMEOUT.as_millis())})
-        }
-    };
-    let migrations = if database["status"] != "ok" {
-        json!({"status": "unknown"})
-    } else {
-        match tokio::time::timeout(READY_TIMEOUT, store.pending_migrations()).await {
-            Ok(Ok(pending)) if pending.is_empty() => json!({"status": "ok"}),
-            Ok(Ok(pending)) => {
-                json!({"status": "error", "message": "migrations pending", "pending": pending})
-            }
-            Ok(Err(err)) => json!({"status": "error", "message": err.to_string()}),
-            Err(_) => json!({"status": "error", "message": "no answer in time"}),
-        }
-    };
-    let ok = database["status"] == "ok" && migrations["status"] == "ok";
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = json!({
-        "status": if ok { "ready" } else { "unavailable" },
-        "checks": {"database": database, "migrations": migrations},
-    });
-    uncached(status, body)
+        .layer(axum::middleware::from_fn(correlation::correlate))
 }

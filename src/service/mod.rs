@@ -3,6 +3,7 @@
 //! changes and tell the engine about new work.
 
 mod error;
+mod reads;
 mod tasks;
 mod templates;
 mod views;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use error::{Error, Result};
+pub use reads::TaskList;
 pub use tasks::{CreateTask, Created, TaskDetail};
 pub use templates::{LoadedTemplate, TEMPLATE_EXTENSIONS};
 pub use views::{StepView, TaskView, TransitionView};

@@ -7,6 +7,8 @@ mod claims;
 mod connect;
 mod error;
 mod ids;
+mod listing;
+mod loads;
 mod operator;
 mod queries;
 mod readiness;
@@ -21,6 +23,11 @@ pub use attempts::{AttemptOutcome, AttemptReport, Recorded, ReportResult, record
 pub use claims::{Claim, ClaimFilter, ExpiredLease, claim_steps, expired_leases, heartbeat, renew_leases};
 pub use connect::{ConnectSettings, backend_of};
 pub use error::{Error, Result};
+pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
+pub use loads::{
+    EdgeEnd, edges_of_steps, edges_of_tasks, handlers_with_claimable_work, steps_by_ids, steps_of_tasks,
+    task_transitions_of, tasks_by_ids,
+};
 pub use operator::{Cancelled, cancel_task, resolve_step, retry_step, retry_task};
 pub use queries::{
     DispatchInputs, StepCountsByTask, count_tasks_by_status, dispatch_inputs, find_step, find_task,
@@ -65,6 +72,17 @@ impl Store {
     /// Names of migrations not yet applied (empty when current).
     pub async fn pending_migrations(&self) -> Result<Vec<String>> {
         connect::pending_migrations(&self.read).await
+    }
+
+    /// Call `observer` after every statement (metrics, slow-query logs, tests).
+    pub fn observe_statements<F>(&mut self, observer: F)
+    where
+        F: Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+    {
+        let observer = std::sync::Arc::new(observer);
+        let for_reads = std::sync::Arc::clone(&observer);
+        self.write.set_metric_callback(move |info| observer(info));
+        self.read.set_metric_callback(move |info| for_reads(info));
     }
 
     /// SQLite or PostgreSQL.

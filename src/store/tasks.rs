@@ -16,7 +16,7 @@ use crate::domain::change::{StepChange, TaskChange};
 use crate::domain::readiness::{StepCounts, initial_statuses, reconcile_task};
 use crate::domain::template::dag_of;
 use crate::domain::{StepStatus, TaskStatus};
-use crate::entities::{step_edge, task, workflow_step};
+use crate::entities::{step_edge, task, task_tag, workflow_step};
 
 /// Everything a new task needs; inputs are already validated by the caller.
 pub struct NewTask<'a> {
@@ -62,6 +62,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
     }
     let status = task_history.last().map_or(TaskStatus::Pending, |(_, to)| *to);
     let tags = serde_json::to_value(&new.tags).map_err(|e| Error::corrupt(e.to_string()))?;
+    // The JSON column keeps the tags as given; task_tag indexes them for filters.
     let row = task::Model {
         id: task_id,
         task_template_id: new.template.id,
@@ -85,6 +86,17 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
         completed_at: finished.map(|_| now),
     };
     insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 19).await?;
+    let mut tags = new.tags.clone();
+    tags.sort();
+    tags.dedup();
+    let tag_rows: Vec<task_tag::ActiveModel> = tags
+        .into_iter()
+        .map(|tag| task_tag::ActiveModel {
+            task_id: Set(task_id),
+            tag: Set(tag),
+        })
+        .collect();
+    insert_all(tx.conn(), tag_rows, 2).await?;
     for (i, (from, to)) in task_history.into_iter().enumerate() {
         tx.record_task(TaskChange {
             task_id,
@@ -138,6 +150,8 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
                 step_id: step_ids[i],
                 task_id,
                 step_name: step.name.clone(),
+                handler: step.handler.clone(),
+                external: step.external,
                 from,
                 to,
                 attempt: 0,

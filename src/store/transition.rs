@@ -131,6 +131,8 @@ pub(crate) async fn move_steps(
                 step_id: row.id,
                 task_id: row.task_id,
                 step_name: row.name.clone(),
+                handler: row.handler.clone(),
+                external: row.external,
                 from,
                 to,
                 attempt,

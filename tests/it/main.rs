@@ -2,6 +2,7 @@
 
 mod audit;
 mod cli;
+mod graphql;
 mod http;
 mod operations;
 mod replicas;

@@ -1,7 +1,11 @@
 //! The test kit: databases, a running engine, helpers.
 
+mod api;
 mod db;
 mod harness;
+mod ws;
 
+pub use api::{TestApp, codes, run, test_config};
 pub use db::TestDb;
 pub use harness::{Harness, open_store, test_engine_options};
+pub use ws::WsClient;

@@ -1,0 +1,222 @@
+//! The configuration's sections, each with its defaults.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine;
+use crate::service::Limits;
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/tasker.db?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection to open.
+    pub connect_timeout_seconds: u64,
+    /// Seconds to wait for a free pooled connection.
+    pub acquire_timeout_seconds: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/tasker.db?mode=rwc".to_owned(),
+            max_connections: 10,
+            connect_timeout_seconds: 5,
+            acquire_timeout_seconds: 10,
+        }
+    }
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// Directories of template files registered at start. The default
+    /// (`examples/templates`) is skipped when missing; configured ones must exist.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// The default template directory.
+pub const DEFAULT_TEMPLATE_DIR: &str = "examples/templates";
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            dirs: vec![PathBuf::from(DEFAULT_TEMPLATE_DIR)],
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Most handlers running at once on this replica.
+    pub max_concurrency: usize,
+    /// Most steps claimed per statement.
+    pub claim_batch_size: usize,
+    /// Most outcomes recorded per transaction.
+    pub max_batch: usize,
+    /// Fallback poll (retry timers, expired leases, other replicas' work).
+    pub poll_interval_ms: u64,
+    /// Lease length; renewed every third of it.
+    pub lease_seconds: u64,
+    /// Timeout of steps without `timeout_ms`.
+    pub default_step_timeout_seconds: u64,
+    /// Time running handlers get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let d = engine::Options::default();
+        Self {
+            max_concurrency: d.max_concurrency,
+            claim_batch_size: d.claim_batch_size,
+            max_batch: d.max_batch,
+            poll_interval_ms: d.poll_interval.as_millis() as u64,
+            lease_seconds: d.lease.as_secs(),
+            default_step_timeout_seconds: d.default_step_timeout.as_secs(),
+            shutdown_grace_seconds: d.shutdown_grace.as_secs(),
+        }
+    }
+}
+
+/// `[backoff]`: retry defaults a template's `retry:` block overrides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackoffConfig {
+    /// Explicit delays indexed by attempt (the last repeats); empty = exponential.
+    pub default_backoff_seconds: Vec<f64>,
+    /// Exponential: delay after the first failure.
+    pub base_seconds: f64,
+    /// Exponential: growth per attempt.
+    pub multiplier: f64,
+    /// Cap on any delay, including a handler's Retry-After.
+    pub max_backoff_seconds: f64,
+    /// Spread each delay over [delay/2, delay].
+    pub jitter: bool,
+    /// Attempts per step when a template says nothing.
+    pub max_attempts: u32,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            default_backoff_seconds: Vec::new(),
+            base_seconds: 1.0,
+            multiplier: 2.0,
+            max_backoff_seconds: 300.0,
+            jitter: true,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest task context (serialized bytes).
+    pub max_context_bytes: usize,
+    /// Largest template document.
+    pub max_template_bytes: usize,
+    /// Largest step results.
+    pub max_result_bytes: usize,
+    /// Most steps per template.
+    pub max_steps_per_template: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = Limits::default();
+        Self {
+            max_context_bytes: d.max_context_bytes,
+            max_template_bytes: d.max_template_bytes,
+            max_result_bytes: d.max_result_bytes,
+            max_steps_per_template: d.template.max_steps,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto` (pretty on a terminal, JSON otherwise), `pretty` or `json`.
+    pub format: String,
+    /// Filter directives (`RUST_LOG` wins when set), e.g. `info,tasker=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "auto".to_owned(),
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[events]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// How far a subscriber may fall behind before it is told it lagged.
+    pub channel_capacity: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            channel_capacity: 10_000,
+        }
+    }
+}
+
+/// `[graphql]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphqlConfig {
+    /// Deepest selection set allowed.
+    pub max_depth: usize,
+    /// Highest query complexity allowed (each field 1; `tasks` pages multiply).
+    pub max_complexity: usize,
+    /// Answer introspection (`__schema`, `__type`) queries.
+    pub introspection: bool,
+    /// Largest request body on `/graphql`; larger ones get PAYLOAD_TOO_LARGE.
+    pub max_request_bytes: usize,
+}
+
+impl Default for GraphqlConfig {
+    fn default() -> Self {
+        let d = crate::graphql::Settings::default();
+        Self {
+            max_depth: d.max_depth,
+            max_complexity: d.max_complexity,
+            introspection: d.introspection,
+            max_request_bytes: 4 * 1024 * 1024,
+        }
+    }
+}

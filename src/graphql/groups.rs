@@ -1,0 +1,234 @@
+//! Sibling groups: the objects of one list share a group, and each relation
+//! (steps, transitions, edges, parents, children, results, owning task) is
+//! fetched once for the whole group, through one `load_many` of the request's
+//! DataLoader. DataLoader batching alone is time-based: siblings resolved over
+//! several scheduler passes would split into several batches. A group makes
+//! every list level cost exactly one statement per relation, whatever the
+//! timing, so nested queries cost the same for 10 objects as for 100.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_graphql::Context;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::error::GqlResult;
+use super::types::loaders;
+use crate::service::{StepView, TaskView, TransitionView};
+
+type Map<V> = Arc<HashMap<Uuid, V>>;
+
+/// Tasks listed together.
+pub struct TaskGroup {
+    ids: Vec<Uuid>,
+    steps: OnceCell<(Map<Vec<StepView>>, Arc<StepGroup>)>,
+    transitions: OnceCell<Map<Vec<TransitionView>>>,
+    edges: OnceCell<Map<Vec<(Uuid, Uuid)>>>,
+}
+
+/// Steps listed together.
+pub struct StepGroup {
+    ids: Vec<Uuid>,
+    task_ids: Vec<Uuid>,
+    neighbours: OnceCell<Neighbourhood>,
+    transitions: OnceCell<Map<Vec<TransitionView>>>,
+    results: OnceCell<Map<Value>>,
+    tasks: OnceCell<(Map<TaskView>, Arc<TaskGroup>)>,
+}
+
+impl TaskGroup {
+    /// A group of these tasks.
+    pub fn of(tasks: &[TaskView]) -> Arc<Self> {
+        Arc::new(Self {
+            ids: tasks.iter().map(|t| t.id).collect(),
+            steps: OnceCell::new(),
+            transitions: OnceCell::new(),
+            edges: OnceCell::new(),
+        })
+    }
+
+    /// A task's steps, and the group all steps of this group's tasks share.
+    pub async fn steps(&self, ctx: &Context<'_>, task: Uuid) -> GqlResult<(Vec<StepView>, Arc<StepGroup>)> {
+        let (by_task, group) = self
+            .steps
+            .get_or_try_init(|| async {
+                let found = loaders(ctx)?
+                    .steps_of_task
+                    .load_many(self.ids.iter().copied())
+                    .await?;
+                let all: Vec<StepView> = self
+                    .ids
+                    .iter()
+                    .flat_map(|id| found.get(id).cloned().unwrap_or_default())
+                    .collect();
+                GqlResult::Ok((Arc::new(found), StepGroup::of(&all)))
+            })
+            .await?;
+        Ok((by_task.get(&task).cloned().unwrap_or_default(), Arc::clone(group)))
+    }
+
+    /// A task's transitions.
+    pub async fn transitions(&self, ctx: &Context<'_>, task: Uuid) -> GqlResult<Vec<TransitionView>> {
+        let all = self
+            .transitions
+            .get_or_try_init(|| async {
+                let found = loaders(ctx)?
+                    .task_transitions
+                    .load_many(self.ids.iter().copied())
+                    .await?;
+                GqlResult::Ok(Arc::new(found))
+            })
+            .await?;
+        Ok(all.get(&task).cloned().unwrap_or_default())
+    }
+
+    /// A task's `(parent, child)` edges.
+    pub async fn edges(&self, ctx: &Context<'_>, task: Uuid) -> GqlResult<Vec<(Uuid, Uuid)>> {
+        let all = self
+            .edges
+            .get_or_try_init(|| async {
+                let found = loaders(ctx)?
+                    .task_edges
+                    .load_many(self.ids.iter().copied())
+                    .await?;
+                GqlResult::Ok(Arc::new(found))
+            })
+            .await?;
+        Ok(all.get(&task).cloned().unwrap_or_default())
+    }
+}
+
+/// The parents and children of a group's steps, each side with its own group.
+struct Neighbourhood {
+    parents: Map<Vec<StepView>>,
+    parent_group: Arc<StepGroup>,
+    children: Map<Vec<StepView>>,
+    child_group: Arc<StepGroup>,
+}
+
+impl StepGroup {
+    /// A group of these steps.
+    pub fn of(steps: &[StepView]) -> Arc<Self> {
+        let task_ids: BTreeSet<Uuid> = steps.iter().map(|s| s.task_id).collect();
+        Arc::new(Self {
+            ids: steps.iter().map(|s| s.id).collect(),
+            task_ids: task_ids.into_iter().collect(),
+            neighbours: OnceCell::new(),
+            transitions: OnceCell::new(),
+            results: OnceCell::new(),
+            tasks: OnceCell::new(),
+        })
+    }
+
+    /// Both directions at once: two edge loads and one load of every
+    /// neighbouring step, whichever of dependsOn / dependents asked first.
+    async fn neighbours(&self, ctx: &Context<'_>) -> GqlResult<&Neighbourhood> {
+        self.neighbours
+            .get_or_try_init(|| async {
+                let loaders = loaders(ctx)?;
+                let ids = || self.ids.iter().copied();
+                let (parent_links, child_links) = futures::try_join!(
+                    loaders.parents.load_many(ids()),
+                    loaders.children.load_many(ids())
+                )?;
+                let wanted: BTreeSet<Uuid> = parent_links
+                    .values()
+                    .chain(child_links.values())
+                    .flatten()
+                    .copied()
+                    .collect();
+                let steps = loaders.step.load_many(wanted.iter().copied()).await?;
+                let resolve = |links: HashMap<Uuid, Vec<Uuid>>| -> (Map<Vec<StepView>>, Arc<StepGroup>) {
+                    let by_step: HashMap<Uuid, Vec<StepView>> = links
+                        .into_iter()
+                        .map(|(id, others)| {
+                            (id, others.iter().filter_map(|o| steps.get(o).cloned()).collect())
+                        })
+                        .collect();
+                    let mut members: Vec<StepView> = by_step.values().flatten().cloned().collect();
+                    members.sort_by_key(|s| s.id);
+                    members.dedup_by_key(|s| s.id);
+                    (Arc::new(by_step), StepGroup::of(&members))
+                };
+                let (parents, parent_group) = resolve(parent_links);
+                let (children, child_group) = resolve(child_links);
+                GqlResult::Ok(Neighbourhood {
+                    parents,
+                    parent_group,
+                    children,
+                    child_group,
+                })
+            })
+            .await
+    }
+
+    /// A step's parents, and the group all parents of this group share.
+    pub async fn parents(&self, ctx: &Context<'_>, step: Uuid) -> GqlResult<(Vec<StepView>, Arc<StepGroup>)> {
+        let n = self.neighbours(ctx).await?;
+        Ok((
+            n.parents.get(&step).cloned().unwrap_or_default(),
+            Arc::clone(&n.parent_group),
+        ))
+    }
+
+    /// A step's children, and the group all children of this group share.
+    pub async fn children(
+        &self,
+        ctx: &Context<'_>,
+        step: Uuid,
+    ) -> GqlResult<(Vec<StepView>, Arc<StepGroup>)> {
+        let n = self.neighbours(ctx).await?;
+        Ok((
+            n.children.get(&step).cloned().unwrap_or_default(),
+            Arc::clone(&n.child_group),
+        ))
+    }
+
+    /// A step's transitions.
+    pub async fn transitions(&self, ctx: &Context<'_>, step: Uuid) -> GqlResult<Vec<TransitionView>> {
+        let all = self
+            .transitions
+            .get_or_try_init(|| async {
+                let found = loaders(ctx)?
+                    .step_transitions
+                    .load_many(self.ids.iter().copied())
+                    .await?;
+                GqlResult::Ok(Arc::new(found))
+            })
+            .await?;
+        Ok(all.get(&step).cloned().unwrap_or_default())
+    }
+
+    /// A step's results.
+    pub async fn results(&self, ctx: &Context<'_>, step: Uuid) -> GqlResult<Option<Value>> {
+        let all = self
+            .results
+            .get_or_try_init(|| async {
+                let found = loaders(ctx)?
+                    .step_results
+                    .load_many(self.ids.iter().copied())
+                    .await?;
+                GqlResult::Ok(Arc::new(found))
+            })
+            .await?;
+        Ok(all.get(&step).cloned())
+    }
+
+    /// A step's task, and the group the tasks of this group share.
+    pub async fn task(&self, ctx: &Context<'_>, task: Uuid) -> GqlResult<Option<(TaskView, Arc<TaskGroup>)>> {
+        let (tasks, group) = self
+            .tasks
+            .get_or_try_init(|| async {
+                let found = loaders(ctx)?
+                    .task
+                    .load_many(self.task_ids.iter().copied())
+                    .await?;
+                let all: Vec<TaskView> = found.values().cloned().collect();
+                GqlResult::Ok((Arc::new(found), TaskGroup::of(&all)))
+            })
+            .await?;
+        Ok(tasks.get(&task).cloned().map(|t| (t, Arc::clone(group))))
+    }
+}

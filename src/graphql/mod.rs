@@ -1,0 +1,88 @@
+//! The GraphQL API (async-graphql): queries, mutations, subscriptions, error
+//! codes, and per-request DataLoaders.
+
+mod error;
+mod groups;
+mod loaders;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use async_graphql::{Data, Schema};
+
+pub use error::{ErrorCode, ErrorCodes};
+pub use loaders::Loaders;
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+use crate::service::Tasker;
+
+/// The schema type.
+pub type TaskerSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Limits and switches of the GraphQL endpoint.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Deepest selection set allowed.
+    pub max_depth: usize,
+    /// Highest complexity allowed (each field 1; list pages multiply).
+    pub max_complexity: usize,
+    /// Whether `__schema` / `__type` queries are answered.
+    pub introspection: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 20_000,
+            introspection: true,
+        }
+    }
+}
+
+/// What one request (or websocket connection) carries.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// From the `X-Correlation-ID` header, or generated.
+    pub correlation_id: String,
+}
+
+/// The schema over `tasker`.
+pub fn schema(tasker: Tasker, settings: &Settings) -> TaskerSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(tasker)
+        .extension(ErrorCodes)
+        .limit_depth(settings.max_depth)
+        .limit_complexity(settings.max_complexity);
+    if !settings.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// Give a request fresh loaders and the caller's correlation id.
+pub fn prepare(
+    request: async_graphql::Request,
+    tasker: &Tasker,
+    info: RequestInfo,
+) -> async_graphql::Request {
+    request.data(Loaders::new(tasker)).data(info)
+}
+
+/// Connection data for a websocket: fresh loaders and the correlation id.
+pub fn request_data(tasker: &Tasker, info: RequestInfo) -> Data {
+    let mut data = Data::default();
+    data.insert(Loaders::new(tasker));
+    data.insert(info);
+    data
+}
+
+/// The schema in SDL, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .finish()
+        .sdl()
+}

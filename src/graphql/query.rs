@@ -1,0 +1,176 @@
+//! The query root.
+
+use std::collections::BTreeSet;
+
+use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
+use async_graphql::{Context, ID, Object};
+
+use super::error::{GqlResult, bad_input};
+use super::types::{
+    DependencyGraph, Handler, HandlerKindGql, Namespace, Step, StepHandlerInfo, Task, TaskCursor, TaskFilter,
+    TaskTotals, loaders, parse_id, tasker,
+};
+use crate::handlers::HandlerKind;
+use crate::store::{Page, TaskQuery};
+
+/// Largest page `tasks` returns.
+pub const MAX_PAGE: i32 = 500;
+/// Page size when neither `first` nor `last` is given.
+pub const DEFAULT_PAGE: i32 = 20;
+
+/// Read access to templates, tasks and steps.
+pub struct QueryRoot;
+
+type TaskConnection = Connection<TaskCursor, Task, TaskTotals, EmptyFields>;
+
+fn page_size(value: Option<i32>, field: &str) -> GqlResult<Option<u64>> {
+    match value {
+        None => Ok(None),
+        Some(n) if (0..=MAX_PAGE).contains(&n) => Ok(Some(n as u64)),
+        Some(n) => Err(bad_input(field, format!("must be between 0 and {MAX_PAGE}, got {n}")).into()),
+    }
+}
+
+fn cursor(value: Option<String>, field: &str) -> GqlResult<Option<uuid::Uuid>> {
+    value
+        .map(|c| {
+            TaskCursor::decode_cursor(&c)
+                .map(|c| c.0)
+                .map_err(|e| bad_input(field, e).into())
+        })
+        .transpose()
+}
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// Every namespace with its number of templates.
+    async fn namespaces(&self, ctx: &Context<'_>) -> GqlResult<Vec<Namespace>> {
+        let found = tasker(ctx)?.list_namespaces().await?;
+        Ok(found
+            .into_iter()
+            .map(|(name, task_template_count)| Namespace {
+                name,
+                task_template_count,
+            })
+            .collect())
+    }
+
+    /// Task templates (every version), optionally of one namespace.
+    async fn handlers(&self, ctx: &Context<'_>, namespace: Option<String>) -> GqlResult<Vec<Handler>> {
+        let found = tasker(ctx)?.list_templates(namespace.as_deref()).await?;
+        Ok(found.into_iter().map(Handler).collect())
+    }
+
+    /// One task template; without a version, the highest semver.
+    async fn handler(
+        &self,
+        ctx: &Context<'_>,
+        namespace: String,
+        name: String,
+        version: Option<String>,
+    ) -> GqlResult<Option<Handler>> {
+        Ok(tasker(ctx)?
+            .find_template(&namespace, &name, version.as_deref())
+            .await?
+            .map(Handler))
+    }
+
+    /// Step handlers: built-in and registered Rust handlers, and the external
+    /// handler names templates use.
+    async fn step_handlers(&self, ctx: &Context<'_>) -> GqlResult<Vec<StepHandlerInfo>> {
+        let tasker = tasker(ctx)?;
+        let mut found: Vec<StepHandlerInfo> = tasker
+            .handlers()
+            .list()
+            .into_iter()
+            .map(|h| StepHandlerInfo {
+                name: h.name,
+                namespace: h.namespace,
+                kind: match h.kind {
+                    HandlerKind::Builtin => HandlerKindGql::Builtin,
+                    HandlerKind::Rust => HandlerKindGql::Rust,
+                },
+            })
+            .collect();
+        let external: BTreeSet<(String, String)> = tasker
+            .list_templates(None)
+            .await?
+            .into_iter()
+            .flat_map(|t| {
+                let ns = t.template.namespace.clone();
+                t.template
+                    .steps
+                    .into_iter()
+                    .filter(|s| s.external)
+                    .map(move |s| (ns.clone(), s.handler))
+            })
+            .collect();
+        found.extend(external.into_iter().map(|(namespace, name)| StepHandlerInfo {
+            name,
+            namespace: Some(namespace),
+            kind: HandlerKindGql::External,
+        }));
+        Ok(found)
+    }
+
+    /// One task (null when unknown).
+    async fn task(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Task>> {
+        let id = parse_id(&id, "id")?;
+        Ok(loaders(ctx)?.task.load_one(id).await?.map(Task::one))
+    }
+
+    /// Tasks, newest first, with cursor pagination (`first`/`after` or
+    /// `last`/`before`, at most 500 per page).
+    #[graphql(complexity = "first.or(last).unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TaskFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<TaskConnection> {
+        let (first, last) = (page_size(first, "first")?, page_size(last, "last")?);
+        let (after, before) = (cursor(after, "after")?, cursor(before, "before")?);
+        let page = match (first, last) {
+            (Some(_), Some(_)) => return Err(bad_input("last", "give either first or last, not both").into()),
+            (None, Some(last)) => Page::Backward { last, before },
+            (first, None) => {
+                if before.is_some() {
+                    return Err(bad_input("before", "use before with last").into());
+                }
+                Page::Forward {
+                    first: first.unwrap_or(DEFAULT_PAGE as u64),
+                    after,
+                }
+            }
+        };
+        let query: TaskQuery = filter.unwrap_or_default().into();
+        let found = tasker(ctx)?.list_tasks(&query, page).await?;
+        let mut connection =
+            Connection::with_additional_fields(found.has_previous, found.has_next, TaskTotals { query });
+        connection.edges.extend(
+            Task::list(found.tasks)
+                .into_iter()
+                .map(|t| Edge::new(TaskCursor(t.uuid()), t)),
+        );
+        Ok(connection)
+    }
+
+    /// One step (null when unknown).
+    async fn step(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Step>> {
+        let id = parse_id(&id, "id")?;
+        Ok(loaders(ctx)?.step.load_one(id).await?.map(Step::one))
+    }
+
+    /// A task's step graph with statuses (null when the task is unknown).
+    async fn dependency_graph(&self, ctx: &Context<'_>, task_id: ID) -> GqlResult<Option<DependencyGraph>> {
+        let id = parse_id(&task_id, "taskId")?;
+        let Some(task) = loaders(ctx)?.task.load_one(id).await? else {
+            return Ok(None);
+        };
+        let group = crate::graphql::groups::TaskGroup::of(std::slice::from_ref(&task));
+        Ok(Some(DependencyGraph::of_task(ctx, &group, id).await?))
+    }
+}

@@ -1,0 +1,270 @@
+//! The subscription root. Every subscriber has its own bounded queue on the
+//! event bus: the engine never waits for a subscriber, and one that falls
+//! behind is told how many events it missed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Context, ErrorExtensions, ID, Json, Subscription};
+use futures::Stream;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use uuid::Uuid;
+
+use super::error::{ErrorCode, GqlError, GqlResult, bad_input};
+use super::types::{Event, Task, parse_id, tasker};
+use crate::domain::StepStatus;
+use crate::domain::change::Change;
+use crate::events;
+use crate::service::Tasker;
+
+/// How often `workAvailable` re-checks for work that became claimable without
+/// an event (retries whose backoff elapsed, work created by other processes).
+const WORK_RECHECK: Duration = Duration::from_secs(2);
+
+fn lagged(missed: u64) -> async_graphql::Error {
+    ErrorCode::Lagged
+        .error(format!("this subscriber fell behind and missed {missed} events"))
+        .extend_with(|_, e| e.set("missed", missed))
+}
+
+/// Receive the next event for which `wanted` holds; `Err(n)` after missing n.
+async fn next_matching(
+    rx: &mut Receiver<Arc<events::Event>>,
+    wanted: impl Fn(&events::Event) -> bool,
+) -> Option<Result<Arc<events::Event>, u64>> {
+    loop {
+        match rx.recv().await {
+            Ok(event) if wanted(&event) => return Some(Ok(event)),
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => return Some(Err(n)),
+            Err(RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// Drop whatever is already queued (a burst collapses into one reload).
+fn drain(rx: &mut Receiver<Arc<events::Event>>) {
+    while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
+}
+
+/// Namespace and correlation id per task, as events need them.
+struct TaskInfoCache {
+    tasker: Tasker,
+    known: HashMap<Uuid, (String, Option<String>)>,
+}
+
+impl TaskInfoCache {
+    async fn get(&mut self, id: Uuid) -> GqlResult<Option<(String, Option<String>)>> {
+        if let Some(found) = self.known.get(&id) {
+            return Ok(Some(found.clone()));
+        }
+        let Some(task) = self.tasker.task(id).await? else {
+            return Ok(None);
+        };
+        if self.known.len() >= 10_000 {
+            self.known.clear();
+        }
+        let info = (task.namespace, task.correlation_id);
+        self.known.insert(id, info.clone());
+        Ok(Some(info))
+    }
+}
+
+fn name_matches(patterns: &[String], name: &str) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => p == name,
+        })
+}
+
+/// Live updates.
+pub struct SubscriptionRoot;
+
+#[Subscription(name = "Subscription")]
+impl SubscriptionRoot {
+    /// The task, first as it is now, then after every change of it or its
+    /// steps (bursts are coalesced). Ends after the task finishes (COMPLETE,
+    /// ERROR, CANCELLED or RESOLVED_MANUALLY).
+    async fn task_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<impl Stream<Item = async_graphql::Result<Task>> + use<>, GqlError> {
+        let id = parse_id(&id, "id")?;
+        let tasker = tasker(ctx)?.clone();
+        // Subscribe before reading, so no change between the two is missed.
+        let mut rx = tasker.events().subscribe();
+        let first = tasker
+            .task(id)
+            .await?
+            .ok_or_else(|| ErrorCode::NotFound.error(format!("task {id} not found")))?;
+        Ok(async_stream::stream! {
+            let mut done = first.status.is_finished();
+            yield Ok(Task::one(first));
+            while !done {
+                match next_matching(&mut rx, |e| e.task_id == id).await {
+                    None => break,
+                    // A lagged subscriber reloads the full state: nothing is lost.
+                    Some(_) => drain(&mut rx),
+                }
+                match tasker.task(id).await {
+                    Ok(Some(task)) => {
+                        done = task.status.is_finished();
+                        yield Ok(Task::one(task));
+                    }
+                    Ok(None) => break,
+                    Err(err) => {
+                        yield Err(GqlError::from(err).into());
+                        break;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Lifecycle events as they are committed. `names` takes catalog names or
+    /// prefixes ending in `*` (e.g. `step.*`); all given filters must match. A
+    /// subscriber that falls behind receives a LAGGED error with the number
+    /// of events it missed, then the stream goes on.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        names: Option<Vec<String>>,
+        task_id: Option<ID>,
+        namespace: Option<String>,
+    ) -> Result<impl Stream<Item = async_graphql::Result<Event>> + use<>, GqlError> {
+        let task_filter = task_id.map(|id| parse_id(&id, "taskId")).transpose()?;
+        let patterns = names.unwrap_or_default();
+        let tasker = tasker(ctx)?.clone();
+        let mut rx = tasker.events().subscribe();
+        let mut cache = TaskInfoCache {
+            tasker,
+            known: HashMap::new(),
+        };
+        Ok(async_stream::stream! {
+            let wanted = |e: &events::Event| {
+                task_filter.is_none_or(|t| t == e.task_id) && name_matches(&patterns, e.name.as_str())
+            };
+            while let Some(next) = next_matching(&mut rx, wanted).await {
+                let event = match next {
+                    Ok(event) => event,
+                    Err(missed) => {
+                        yield Err(lagged(missed));
+                        continue;
+                    }
+                };
+                let (ns, correlation_id) = match cache.get(event.task_id).await {
+                    Ok(Some(info)) => info,
+                    Ok(None) => continue,
+                    Err(err) => {
+                        yield Err(err.into());
+                        continue;
+                    }
+                };
+                if namespace.as_ref().is_some_and(|n| n != &ns) {
+                    continue;
+                }
+                yield Ok(Event {
+                    name: event.name.as_str().to_owned(),
+                    at: event.at,
+                    task_id: ID(event.task_id.to_string()),
+                    step_id: event.step_id().map(|s| ID(s.to_string())),
+                    namespace: ns,
+                    payload: Json(event.payload()),
+                    correlation_id,
+                });
+            }
+        })
+    }
+
+    /// Handler names (of those given) with external work to claim: once at
+    /// start when there is some, whenever such a step becomes ready, and when
+    /// work appears without an event (a retry's backoff elapsed). Workers
+    /// then call claimSteps instead of polling.
+    async fn work_available(
+        &self,
+        ctx: &Context<'_>,
+        handlers: Vec<String>,
+    ) -> Result<impl Stream<Item = async_graphql::Result<Vec<String>>> + use<>, GqlError> {
+        if handlers.is_empty() {
+            return Err(bad_input("handlers", "list at least one handler").into());
+        }
+        let tasker = tasker(ctx)?.clone();
+        let mut rx = tasker.events().subscribe();
+        let wanted: BTreeSet<String> = handlers.into_iter().collect();
+        let handler_list: Vec<String> = wanted.iter().cloned().collect();
+        let initial = tasker.handlers_with_work(&handler_list).await?;
+        Ok(async_stream::stream! {
+            let mut last_check: BTreeSet<String> = initial.iter().cloned().collect();
+            if !initial.is_empty() {
+                yield Ok(initial);
+            }
+            let mut recheck = tokio::time::interval(WORK_RECHECK);
+            recheck.tick().await;
+            loop {
+                tokio::select! {
+                    next = rx.recv() => {
+                        let mut ready = BTreeSet::new();
+                        let mut pending = Some(next);
+                        while let Some(item) = pending.take() {
+                            match item {
+                                Ok(event) => {
+                                    if let Change::Step(s) = &event.change
+                                        && s.external && s.to == StepStatus::Enqueued && wanted.contains(&s.handler)
+                                    {
+                                        ready.insert(s.handler.clone());
+                                    }
+                                }
+                                Err(RecvError::Lagged(_)) => {
+                                    // Missed events may have announced work: ask the database.
+                                    match tasker.handlers_with_work(&handler_list).await {
+                                        Ok(found) => ready.extend(found),
+                                        Err(err) => yield Err(GqlError::from(err).into()),
+                                    }
+                                }
+                                Err(RecvError::Closed) => return,
+                            }
+                            pending = match rx.try_recv() {
+                                Ok(event) => Some(Ok(event)),
+                                Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                                Err(_) => None,
+                            };
+                        }
+                        if !ready.is_empty() {
+                            yield Ok(ready.into_iter().collect());
+                        }
+                    }
+                    _ = recheck.tick() => {
+                        match tasker.handlers_with_work(&handler_list).await {
+                            Ok(found) => {
+                                let now: BTreeSet<String> = found.into_iter().collect();
+                                if !now.is_empty() && now != last_check {
+                                    yield Ok(now.iter().cloned().collect());
+                                }
+                                last_check = now;
+                            }
+                            Err(err) => yield Err(GqlError::from(err).into()),
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn names_match_exactly_or_by_prefix() {
+        let patterns = vec!["step.*".to_owned(), "task.completed".to_owned()];
+        assert!(name_matches(&patterns, "step.completed"));
+        assert!(name_matches(&patterns, "task.completed"));
+        assert!(!name_matches(&patterns, "task.failed"));
+        assert!(name_matches(&[], "anything"));
+    }
+}

@@ -1,0 +1,76 @@
+//! Enums of the public schema, mirrored from the domain.
+
+use async_graphql::Enum;
+
+/// Lifecycle of a task.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "TaskStatus", remote = "crate::domain::TaskStatus")]
+pub enum TaskStatusKind {
+    /// Created; no step has started yet.
+    Pending,
+    /// At least one step has started and the task is not finished.
+    InProgress,
+    /// Every step completed (or was skipped).
+    Complete,
+    /// No step can make progress and at least one failed for good (retryable by an operator).
+    Error,
+    /// Cancelled; no new step starts.
+    Cancelled,
+    /// Finished with every step satisfied, at least one by manual resolution.
+    ResolvedManually,
+}
+
+/// Lifecycle of a step.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "StepStatus", remote = "crate::domain::StepStatus")]
+pub enum StepStatusKind {
+    /// Waiting for its parents.
+    Pending,
+    /// Every parent is satisfied; claimable.
+    Enqueued,
+    /// Claimed under a lease; a handler runs it.
+    InProgress,
+    /// The last attempt failed; claimable again once its backoff elapsed.
+    WaitingForRetry,
+    /// The handler succeeded.
+    Complete,
+    /// Bypassed at task creation.
+    Skipped,
+    /// Failed for good.
+    Error,
+    /// Cancelled with its task.
+    Cancelled,
+    /// Resolved by an operator; satisfies its dependents.
+    ResolvedManually,
+}
+
+/// Where a task stands, derived from its steps.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(
+    name = "ExecutionStatus",
+    remote = "crate::domain::readiness::ExecutionStatus"
+)]
+pub enum ExecutionStatusKind {
+    /// Some step can be claimed now.
+    HasReadySteps,
+    /// Steps are running and none waits to be claimed.
+    Processing,
+    /// Steps wait for parents or a retry backoff.
+    WaitingForDependencies,
+    /// Nothing can move: a failure blocks the remaining steps.
+    BlockedByFailures,
+    /// Every step is satisfied.
+    AllComplete,
+}
+
+/// Where a step handler comes from.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "StepHandlerKind")]
+pub enum HandlerKindGql {
+    /// Shipped with Tasker.
+    Builtin,
+    /// Registered by the embedding Rust program.
+    Rust,
+    /// Run by external workers through claimSteps.
+    External,
+}

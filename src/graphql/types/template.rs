@@ -1,0 +1,145 @@
+//! Namespaces, task templates (`Handler`), step templates and step handlers.
+
+use async_graphql::{Context, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::enums::HandlerKindGql;
+use super::graph::DependencyGraph;
+use super::tasker;
+use crate::domain::template::StepTemplate;
+use crate::graphql::error::GqlResult;
+use crate::store::StoredTemplate;
+
+/// A namespace of task templates.
+#[derive(SimpleObject)]
+pub struct Namespace {
+    /// Name.
+    pub name: String,
+    /// Registered templates (all versions).
+    pub task_template_count: u64,
+}
+
+/// A task template (one version): what tasks are created from.
+pub struct Handler(pub StoredTemplate);
+
+#[Object]
+impl Handler {
+    /// Namespace.
+    async fn namespace(&self) -> &str {
+        &self.0.template.namespace
+    }
+
+    /// Name within the namespace.
+    async fn name(&self) -> &str {
+        &self.0.template.name
+    }
+
+    /// Semantic version.
+    async fn version(&self) -> String {
+        self.0.template.version.to_string()
+    }
+
+    /// `namespace/name@version`.
+    async fn full_name(&self) -> String {
+        self.0.template.full_name()
+    }
+
+    /// Free text for people.
+    async fn description(&self) -> Option<&str> {
+        self.0.template.description.as_deref()
+    }
+
+    /// True when every step's handler resolves here (built-in, registered Rust
+    /// handler, or external).
+    async fn available(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        let handlers = tasker(ctx)?.handlers();
+        let t = &self.0.template;
+        Ok(t.steps
+            .iter()
+            .all(|s| s.external || handlers.resolve(&t.namespace, &s.handler).is_some()))
+    }
+
+    /// JSON Schema task contexts must satisfy.
+    async fn context_schema(&self) -> Option<Json<&Value>> {
+        self.0.template.context_schema.as_ref().map(Json)
+    }
+
+    /// The steps in declaration order.
+    async fn step_templates(&self) -> Vec<StepTemplateInfo<'_>> {
+        self.0.template.steps.iter().map(StepTemplateInfo).collect()
+    }
+
+    /// The step graph.
+    async fn dependency_graph(&self) -> DependencyGraph {
+        DependencyGraph::of_template(&self.0.template)
+    }
+
+    /// Last registration (or replacement).
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// One step of a template.
+pub struct StepTemplateInfo<'a>(pub &'a StepTemplate);
+
+#[Object(name = "StepTemplate")]
+impl StepTemplateInfo<'_> {
+    /// Name, unique within the template.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Handler name.
+    async fn handler(&self) -> &str {
+        &self.0.handler
+    }
+
+    /// Run by external workers.
+    async fn external(&self) -> bool {
+        self.0.external
+    }
+
+    /// Parent step names.
+    async fn depends_on(&self) -> &[String] {
+        &self.0.depends_on
+    }
+
+    /// Whether failures may be retried.
+    async fn retryable(&self) -> bool {
+        self.0.retryable
+    }
+
+    /// Attempts per budget (the template's, else the server default).
+    async fn max_attempts(&self, ctx: &Context<'_>) -> GqlResult<u32> {
+        let defaults = &tasker(ctx)?.settings().retry_defaults;
+        Ok(self.0.retry.resolve(defaults, self.0.retryable).max_attempts)
+    }
+
+    /// May be bypassed at task creation.
+    async fn skippable(&self) -> bool {
+        self.0.skippable
+    }
+
+    /// Per-attempt timeout (null: the server default).
+    async fn timeout_ms(&self) -> Option<u64> {
+        self.0.timeout_ms
+    }
+
+    /// Handed to the handler.
+    async fn config(&self) -> Json<&Value> {
+        Json(&self.0.config)
+    }
+}
+
+/// A step handler known to this server.
+#[derive(SimpleObject)]
+pub struct StepHandlerInfo {
+    /// Name steps refer to.
+    pub name: String,
+    /// Set for handlers registered for one namespace only.
+    pub namespace: Option<String>,
+    /// Origin.
+    pub kind: HandlerKindGql,
+}

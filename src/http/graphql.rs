@@ -1,0 +1,74 @@
+//! `POST /graphql` and `GET /graphql/ws`.
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{BatchRequest, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::correlation::CorrelationId;
+use crate::graphql::{ErrorCode, RequestInfo, prepare, request_data};
+
+fn error_response(status: StatusCode, code: ErrorCode, message: String) -> Response {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    (status, Json(async_graphql::Response::from_errors(vec![error]))).into_response()
+}
+
+/// Execute a query, mutation or batch sent as JSON.
+pub async fn execute(
+    State(state): State<AppState>,
+    Extension(correlation): Extension<CorrelationId>,
+    body: Body,
+) -> Response {
+    let limit = state.max_request_bytes;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let message = format!("the request body is larger than {limit} bytes");
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, message);
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(batch) => batch,
+        Err(err) => {
+            let message = format!("the body is not a GraphQL request: {err}");
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::GraphqlParseFailed, message);
+        }
+    };
+    let info = RequestInfo {
+        correlation_id: correlation.0,
+    };
+    let with_data = |request| prepare(request, &state.tasker, info.clone());
+    let batch = match batch {
+        BatchRequest::Single(request) => BatchRequest::Single(with_data(request)),
+        BatchRequest::Batch(requests) => BatchRequest::Batch(requests.into_iter().map(with_data).collect()),
+    };
+    Json(state.schema.execute_batch(batch).await).into_response()
+}
+
+/// Subscriptions (and queries) over graphql-ws (`graphql-transport-ws`).
+pub async fn websocket(
+    State(state): State<AppState>,
+    Extension(correlation): Extension<CorrelationId>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let data = request_data(
+        &state.tasker,
+        RequestInfo {
+            correlation_id: correlation.0,
+        },
+    );
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, state.schema, protocol)
+                .with_data(data)
+                .serve()
+        })
+}

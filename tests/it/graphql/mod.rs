@@ -1,0 +1,8 @@
+//! The GraphQL API: in-process through the schema, and over real HTTP and websockets.
+
+mod contract;
+mod http;
+mod live;
+mod loaders;
+mod paging;
+mod workers;

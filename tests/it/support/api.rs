@@ -1,0 +1,137 @@
+//! GraphQL in-process (schema.execute) and over a real server.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tasker::app::App;
+use tasker::config::Config;
+use tasker::graphql::{self, RequestInfo, TaskerSchema};
+use tasker::handlers::HandlerRegistry;
+use tasker::service::Tasker;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::TestDb;
+
+/// Run a GraphQL document against a schema, as a client would see the JSON.
+pub async fn run(schema: &TaskerSchema, tasker: &Tasker, query: &str, variables: Value) -> Value {
+    let request =
+        async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+    let request = graphql::prepare(
+        request,
+        tasker,
+        RequestInfo {
+            correlation_id: "test".into(),
+        },
+    );
+    serde_json::to_value(schema.execute(request).await).expect("response serializes")
+}
+
+/// Every `extensions.code` of a response.
+pub fn codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The configuration tests serve with.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut config = Config::default();
+    config.database.url = db.url.clone();
+    config.templates.dirs = vec![];
+    config.engine.poll_interval_ms = 50;
+    config.engine.lease_seconds = 5;
+    config.engine.shutdown_grace_seconds = 2;
+    config.backoff.base_seconds = 0.01;
+    config.backoff.max_backoff_seconds = 1.0;
+    config.backoff.jitter = false;
+    config
+}
+
+/// A running `tasker serve` in this process.
+pub struct TestApp {
+    pub base: String,
+    pub tasker: Tasker,
+    pub client: reqwest::Client,
+    cancel: CancellationToken,
+    join: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(config: Config) -> TestApp {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let app = App::build(&config, HandlerRegistry::with_builtins())
+            .await
+            .expect("app builds");
+        let tasker = app.tasker().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let cancel = CancellationToken::new();
+        let serving = cancel.clone();
+        let join = tokio::spawn(async move {
+            app.serve_on(listener, serving).await.expect("serves");
+        });
+        TestApp {
+            base,
+            tasker,
+            client: reqwest::Client::new(),
+            cancel,
+            join: Some(join),
+        }
+    }
+
+    /// POST a GraphQL request; the JSON body.
+    pub async fn post(&self, query: &str, variables: Value) -> Value {
+        self.post_raw(&json!({"query": query, "variables": variables}))
+            .await
+            .1
+    }
+
+    /// POST any JSON body; status and JSON body.
+    pub async fn post_raw(&self, body: &Value) -> (reqwest::StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Wait until `query`'s JSON satisfies `done` (polling every 20 ms, 30 s at most).
+    pub async fn wait_until(&self, query: &str, variables: Value, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let response = self.post(query, variables.clone()).await;
+            if done(&response) {
+                return response;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition never held; last response: {response}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(join) = self.join.take() {
+            join.await.expect("server stops");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
