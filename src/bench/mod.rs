@@ -11,6 +11,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
+pub mod api;
+
 use crate::events::EventName;
 use crate::service::{CreateTask, Error, Result, Tasker};
 use crate::store;
@@ -96,10 +98,15 @@ impl Shape {
         self.edges().len()
     }
 
-    /// The template document.
+    /// The template document (namespace `bench`).
     pub fn template(self) -> String {
+        self.template_in("bench")
+    }
+
+    /// The template document in `namespace`.
+    pub fn template_in(self, namespace: &str) -> String {
         let mut yaml = format!(
-            "namespace: bench\nname: {}\nversion: 1.0.0\nsteps:\n",
+            "namespace: {namespace}\nname: {}\nversion: 1.0.0\nsteps:\n",
             self.name()
         );
         for (name, parents) in self.edges() {

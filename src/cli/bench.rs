@@ -32,6 +32,11 @@ pub(super) struct BenchArgs {
     /// engine draining them (engine capacity without creation competing).
     #[arg(long)]
     preload: bool,
+    /// Measure the GraphQL API over HTTP instead: createTask at concurrency
+    /// 1, 16 and 64 (`--tasks` requests each), and the 100-task nested query
+    /// (`--latency-samples` runs).
+    #[arg(long)]
+    api: bool,
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -59,6 +64,9 @@ impl Running {
 }
 
 pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
+    if args.api {
+        return run_api(args, config).await;
+    }
     let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
     let mut engine = start_engine(&plain, &config);
     let mut tasker = plain.clone().with_engine(engine.handle.clone());
@@ -134,6 +142,76 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
     engine.stop().await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json!({"runs": reports}))?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_api(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
+    let app = crate::app::App::build(&config, HandlerRegistry::with_builtins()).await?;
+    let tasker = app.tasker().clone();
+    tasker.register_template(&Shape::Diamond.template(), true).await?;
+    tasker
+        .register_template(&Shape::Diamond.template_in("bench_nested"), true)
+        .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/graphql", listener.local_addr()?);
+    let cancel = CancellationToken::new();
+    let server = tokio::spawn(app.serve_on(listener, cancel.clone()));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(128).build()?;
+    let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
+
+    let mut creates = Vec::new();
+    for concurrency in [1, 16, 64] {
+        let run = bench::api::create_tasks(
+            &client,
+            &url,
+            ("bench", "diamond"),
+            concurrency,
+            args.tasks.max(concurrency),
+        )
+        .await?;
+        if !args.json {
+            println!(
+                "{backend} · createTask over HTTP, concurrency {concurrency}: {:.0} requests/s; p50 {:.2} ms, p99 {:.2} ms ({} requests)",
+                run.per_s, run.latency.p50_ms, run.latency.p99_ms, run.requests
+            );
+        }
+        creates.push(run);
+    }
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let input = crate::service::CreateTask {
+            namespace: Some("bench_nested".into()),
+            name: Shape::Diamond.name().into(),
+            context: json!({"i": i}),
+            ..Default::default()
+        };
+        ids.push(tasker.create_task(input).await?.task.id);
+    }
+    while (crate::store::finished_window(tasker.store().reader(), &ids)
+        .await?
+        .0 as usize)
+        < ids.len()
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let nested = bench::api::nested_query(&client, &url, "bench_nested", args.latency_samples.max(1)).await?;
+    if !args.json {
+        println!(
+            "{backend} · nested query (100 tasks × 4 steps with results, neighbours, transitions): p50 {:.2} ms, p99 {:.2} ms ({} runs)",
+            nested.p50_ms, nested.p99_ms, nested.samples
+        );
+    }
+    cancel.cancel();
+    server.await??;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"backend": backend, "create_task": creates, "nested_query": nested})
+            )?
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
