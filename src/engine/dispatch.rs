@@ -52,14 +52,13 @@ pub(super) async fn start(
         if cache.len() + inputs.tasks.len() > TASK_CACHE_LIMIT {
             cache.clear();
         }
-        for (id, (namespace, context)) in inputs.tasks {
-            cache.insert(
-                id,
-                TaskInputs {
-                    namespace: namespace.into(),
-                    context: Arc::new(context),
-                },
-            );
+        for (id, task) in inputs.tasks {
+            let inputs = TaskInputs {
+                namespace: task.namespace.into(),
+                context: Arc::new(task.context),
+                correlation_id: task.correlation_id.map(Into::into),
+            };
+            cache.insert(id, inputs);
         }
     }
     for step in steps {
@@ -149,7 +148,14 @@ fn spawn_attempt(
         parent_results,
         cancel: token,
     };
-    let span = info_span!("step.attempt", task_id = %step.task_id, step = %step.name, attempt, handler = %step.handler);
+    let span = info_span!(
+        "step.attempt",
+        task_id = %step.task_id,
+        step = %step.name,
+        attempt,
+        handler = %step.handler,
+        correlation_id = task.correlation_id.as_deref().unwrap_or_default(),
+    );
     let shared = Arc::clone(shared);
     tokio::spawn(
         async move {

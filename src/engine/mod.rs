@@ -106,6 +106,7 @@ pub struct Stats {
 struct TaskInputs {
     namespace: Arc<str>,
     context: Arc<Value>,
+    correlation_id: Option<Arc<str>>,
 }
 
 pub(crate) struct Shared {

@@ -38,6 +38,19 @@ pub struct StepGroup {
     tasks: OnceCell<(Map<TaskView>, Arc<TaskGroup>)>,
 }
 
+/// Load a relation for the whole group once, then pick one member's value.
+async fn member<V, F, Fut>(cell: &OnceCell<Map<V>>, id: Uuid, load: F) -> GqlResult<Option<V>>
+where
+    V: Clone,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = GqlResult<HashMap<Uuid, V>>>,
+{
+    let all = cell
+        .get_or_try_init(|| async { Ok::<_, super::error::GqlError>(Arc::new(load().await?)) })
+        .await?;
+    Ok(all.get(&id).cloned())
+}
+
 impl TaskGroup {
     /// A group of these tasks.
     pub fn of(tasks: &[TaskView]) -> Arc<Self> {
@@ -71,32 +84,20 @@ impl TaskGroup {
 
     /// A task's transitions.
     pub async fn transitions(&self, ctx: &Context<'_>, task: Uuid) -> GqlResult<Vec<TransitionView>> {
-        let all = self
-            .transitions
-            .get_or_try_init(|| async {
-                let found = loaders(ctx)?
-                    .task_transitions
-                    .load_many(self.ids.iter().copied())
-                    .await?;
-                GqlResult::Ok(Arc::new(found))
-            })
-            .await?;
-        Ok(all.get(&task).cloned().unwrap_or_default())
+        let ids = self.ids.iter().copied();
+        let found = member(&self.transitions, task, || async {
+            Ok(loaders(ctx)?.task_transitions.load_many(ids).await?)
+        });
+        Ok(found.await?.unwrap_or_default())
     }
 
     /// A task's `(parent, child)` edges.
     pub async fn edges(&self, ctx: &Context<'_>, task: Uuid) -> GqlResult<Vec<(Uuid, Uuid)>> {
-        let all = self
-            .edges
-            .get_or_try_init(|| async {
-                let found = loaders(ctx)?
-                    .task_edges
-                    .load_many(self.ids.iter().copied())
-                    .await?;
-                GqlResult::Ok(Arc::new(found))
-            })
-            .await?;
-        Ok(all.get(&task).cloned().unwrap_or_default())
+        let ids = self.ids.iter().copied();
+        let found = member(&self.edges, task, || async {
+            Ok(loaders(ctx)?.task_edges.load_many(ids).await?)
+        });
+        Ok(found.await?.unwrap_or_default())
     }
 }
 
@@ -188,32 +189,20 @@ impl StepGroup {
 
     /// A step's transitions.
     pub async fn transitions(&self, ctx: &Context<'_>, step: Uuid) -> GqlResult<Vec<TransitionView>> {
-        let all = self
-            .transitions
-            .get_or_try_init(|| async {
-                let found = loaders(ctx)?
-                    .step_transitions
-                    .load_many(self.ids.iter().copied())
-                    .await?;
-                GqlResult::Ok(Arc::new(found))
-            })
-            .await?;
-        Ok(all.get(&step).cloned().unwrap_or_default())
+        let ids = self.ids.iter().copied();
+        let found = member(&self.transitions, step, || async {
+            Ok(loaders(ctx)?.step_transitions.load_many(ids).await?)
+        });
+        Ok(found.await?.unwrap_or_default())
     }
 
     /// A step's results.
     pub async fn results(&self, ctx: &Context<'_>, step: Uuid) -> GqlResult<Option<Value>> {
-        let all = self
-            .results
-            .get_or_try_init(|| async {
-                let found = loaders(ctx)?
-                    .step_results
-                    .load_many(self.ids.iter().copied())
-                    .await?;
-                GqlResult::Ok(Arc::new(found))
-            })
-            .await?;
-        Ok(all.get(&step).cloned())
+        let ids = self.ids.iter().copied();
+        member(&self.results, step, || async {
+            Ok(loaders(ctx)?.step_results.load_many(ids).await?)
+        })
+        .await
     }
 
     /// A step's task, and the group the tasks of this group share.

@@ -112,6 +112,7 @@ fn token(value: &str) -> GqlResult<Uuid> {
 /// Changes: templates, tasks, operator actions, worker protocol.
 pub struct MutationRoot;
 
+/// Changes: templates, tasks, operator actions and the external-worker protocol.
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Register a task template (YAML or JSON). Identical content is a no-op;

@@ -41,6 +41,7 @@ fn cursor(value: Option<String>, field: &str) -> GqlResult<Option<uuid::Uuid>> {
         .transpose()
 }
 
+/// Read access to namespaces, templates, handlers, tasks and steps.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// Every namespace with its number of templates.

@@ -83,6 +83,7 @@ fn name_matches(patterns: &[String], name: &str) -> bool {
 /// Live updates.
 pub struct SubscriptionRoot;
 
+/// Live updates over graphql-ws.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The task, first as it is now, then after every change of it or its

@@ -94,7 +94,7 @@ impl Tasker {
             let context = inputs
                 .tasks
                 .get(&row.task_id)
-                .map(|(_, c)| c.clone())
+                .map(|t| t.context.clone())
                 .unwrap_or(Value::Null);
             let parent_results = inputs.parent_results.remove(&row.id).unwrap_or_default();
             let (Some(lease_token), Some(lease_expires_at)) = (row.lease_token, row.lease_expires_at) else {

@@ -191,11 +191,22 @@ pub async fn finished_window(
     Ok((count, first, last))
 }
 
+/// What every step of a task needs from the task.
+#[derive(Debug, Clone)]
+pub struct TaskInputs {
+    /// The task's namespace (handler lookup).
+    pub namespace: String,
+    /// The task's context.
+    pub context: Value,
+    /// Correlation id of the request that created the task (for logs).
+    pub correlation_id: Option<String>,
+}
+
 /// What a handler needs besides its step row.
 #[derive(Debug, Default)]
 pub struct DispatchInputs {
-    /// Task id → (namespace, context).
-    pub tasks: HashMap<Uuid, (String, Value)>,
+    /// Task id → what its steps need.
+    pub tasks: HashMap<Uuid, TaskInputs>,
     /// Step id → `{parent step name: parent results}` (null for parents without results).
     pub parent_results: HashMap<Uuid, Map<String, Value>>,
 }
@@ -219,18 +230,28 @@ pub async fn dispatch_inputs(
     task_ids.sort_unstable();
     task_ids.dedup();
     if !task_ids.is_empty() {
-        let rows: Vec<(Uuid, String, Value)> = task::Entity::find()
+        let rows: Vec<(Uuid, String, Value, Option<String>)> = task::Entity::find()
             .select_only()
             .column(task::Column::Id)
             .column(task::Column::Namespace)
             .column(task::Column::Context)
+            .column(task::Column::CorrelationId)
             .filter(any_of(conn.get_database_backend(), task::Column::Id, task_ids))
             .into_tuple()
             .all(conn)
             .await?;
         inputs
             .tasks
-            .extend(rows.into_iter().map(|(id, ns, ctx)| (id, (ns, ctx))));
+            .extend(rows.into_iter().map(|(id, namespace, context, correlation_id)| {
+                (
+                    id,
+                    TaskInputs {
+                        namespace,
+                        context,
+                        correlation_id,
+                    },
+                )
+            }));
     }
     let (p, r) = (Alias::new("p"), Alias::new("r"));
     let query = Query::select()

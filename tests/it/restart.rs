@@ -2,17 +2,13 @@
 //! every task still finishes; abandoned attempts come back as new attempts.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use tasker::domain::{StepStatus, TaskStatus};
-use tasker::engine::SystemClock;
-use tasker::events::EventBus;
-use tasker::handlers::HandlerRegistry;
-use tasker::service::{CreateTask, Settings, Tasker};
+use tasker::service::CreateTask;
 
-use crate::support::{TestDb, open_store};
+use crate::support::{TestDb, open_store, services};
 
 crate::on_both_backends! {
     a_server_killed_mid_run_loses_nothing_and_a_restarted_one_finishes_every_task => crash_and_restart;
@@ -40,13 +36,7 @@ fn serve(db: &TestDb, templates: &std::path::Path) -> Child {
 
 async fn crash_and_restart(db: &TestDb) {
     let store = open_store(db).await;
-    let tasker = Tasker::new(
-        store.clone(),
-        HandlerRegistry::with_builtins(),
-        EventBus::new(64),
-        Arc::new(SystemClock),
-        Settings::default(),
-    );
+    let tasker = services(store.clone(), 64);
     tasker
         .register_template(
             "name: slow_chain

@@ -38,6 +38,7 @@ impl Step {
     }
 }
 
+/// A step of a task: one node of its DAG, with its attempts.
 #[Object]
 impl Step {
     /// Id (a time-ordered UUID v7).
@@ -167,6 +168,7 @@ pub struct StepErrorInfo {
 /// One audited status change.
 pub struct Transition(pub TransitionView);
 
+/// One audited status change of a task or step.
 #[Object]
 impl Transition {
     /// Status before (null at creation).

@@ -53,6 +53,7 @@ impl Task {
     }
 }
 
+/// A run of a task template with a JSON context.
 #[Object]
 impl Task {
     /// Id (a time-ordered UUID v7).

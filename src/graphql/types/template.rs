@@ -23,6 +23,7 @@ pub struct Namespace {
 /// A task template (one version): what tasks are created from.
 pub struct Handler(pub StoredTemplate);
 
+/// A task template (one version): what tasks are created from.
 #[Object]
 impl Handler {
     /// Namespace.
@@ -84,6 +85,7 @@ impl Handler {
 /// One step of a template.
 pub struct StepTemplateInfo<'a>(pub &'a StepTemplate);
 
+/// One step of a task template.
 #[Object(name = "StepTemplate")]
 impl StepTemplateInfo<'_> {
     /// Name, unique within the template.

@@ -5,13 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
-use tasker::engine::SystemClock;
-use tasker::events::EventBus;
 use tasker::graphql;
-use tasker::handlers::HandlerRegistry;
-use tasker::service::{CreateTask, Tasker};
+use tasker::service::CreateTask;
 
-use crate::support::{TestDb, open_store, run};
+use crate::support::{TestDb, open_store, run, services};
 
 crate::on_both_backends! {
     a_nested_query_costs_the_same_statements_for_10_and_for_100_tasks => constant_statements;
@@ -41,13 +38,7 @@ async fn constant_statements(db: &TestDb) {
     store.observe_statements(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let tasker = Tasker::new(
-        store,
-        HandlerRegistry::with_builtins(),
-        EventBus::new(16),
-        Arc::new(SystemClock),
-        Default::default(),
-    );
+    let tasker = services(store, 16);
     for (ns, count) in [("ten", 10), ("hundred", 100)] {
         let yaml = format!(
             "namespace: {ns}\nname: diamond\nsteps:\n  - {{name: a, handler: noop}}\n  - {{name: b, handler: noop, depends_on: [a]}}\n  - {{name: c, handler: noop, depends_on: [a]}}\n  - {{name: d, handler: noop, depends_on: [b, c]}}\n"

@@ -1,16 +1,12 @@
 //! Filters and cursor pagination over `tasks`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tasker::engine::SystemClock;
-use tasker::events::EventBus;
 use tasker::graphql;
-use tasker::handlers::HandlerRegistry;
 use tasker::service::{CreateTask, Tasker};
 
-use crate::support::{TestDb, open_store, run};
+use crate::support::{TestDb, open_store, run, services};
 
 crate::on_both_backends! {
     paging_through_250_tasks_while_new_ones_arrive_has_no_duplicates_or_gaps => paging_and_filters;
@@ -35,13 +31,7 @@ fn ids(page: &Value) -> Vec<String> {
 
 async fn paging_and_filters(db: &TestDb) {
     let store = open_store(db).await;
-    let tasker = Tasker::new(
-        store,
-        HandlerRegistry::with_builtins(),
-        EventBus::new(16),
-        Arc::new(SystemClock),
-        Default::default(),
-    );
+    let tasker = services(store, 16);
     tasker
         .register_template(
             "namespace: a\nname: alpha\nsteps:\n  - {name: s, handler: noop}\n",

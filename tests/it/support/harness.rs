@@ -50,6 +50,17 @@ pub fn test_engine_options() -> engine::Options {
     }
 }
 
+/// Services without an engine: tasks stay where they are put.
+pub fn services(store: Store, bus_capacity: usize) -> Tasker {
+    Tasker::new(
+        store,
+        HandlerRegistry::with_builtins(),
+        EventBus::new(bus_capacity),
+        Arc::new(SystemClock),
+        Settings::default(),
+    )
+}
+
 pub async fn open_store(db: &TestDb) -> Store {
     let store = Store::connect(&ConnectSettings::new(db.url.clone()))
         .await

@@ -7,5 +7,5 @@ mod ws;
 
 pub use api::{TestApp, codes, run, test_config};
 pub use db::TestDb;
-pub use harness::{Harness, open_store, test_engine_options};
+pub use harness::{Harness, open_store, services, test_engine_options};
 pub use ws::WsClient;
