@@ -19,12 +19,7 @@ steps:
 const TASK_UPDATED: &str = "subscription($id: ID!) { taskUpdated(id: $id) { status steps { name status } } }";
 
 async fn create(app: &TestApp, name: &str) -> String {
-    let query = "mutation($n: String!) { createTask(input: {name: $n, context: {}}) { task { id } } }";
-    let body = app.post(query, json!({"n": name})).await;
-    body["data"]["createTask"]["task"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("created: {body}"))
-        .to_owned()
+    app.create_task(name, json!({})).await
 }
 
 async fn diamond_over_websocket(db: &TestDb) {

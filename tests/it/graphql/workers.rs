@@ -50,16 +50,7 @@ async fn worker_loop(db: &TestDb) {
         .register_template(TEMPLATE, false)
         .await
         .expect("registers");
-    let created = app
-        .post(
-            "mutation { createTask(input: {name: \"ship\", context: {order: 9}}) { task { id } } }",
-            json!({}),
-        )
-        .await;
-    let task_id = created["data"]["createTask"]["task"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let task_id = app.create_task("ship", json!({"order": 9})).await;
 
     // First claim lapses: the steps come back as attempt 2.
     let lapsed = claim(&app, 1, 2).await;

@@ -93,6 +93,17 @@ impl TestApp {
             .1
     }
 
+    /// Create a task from template `name` (default namespace); its id.
+    pub async fn create_task(&self, name: &str, context: Value) -> String {
+        let query =
+            "mutation($n: String!, $c: JSON!) { createTask(input: {name: $n, context: $c}) { task { id } } }";
+        let body = self.post(query, json!({"n": name, "c": context})).await;
+        body["data"]["createTask"]["task"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("created: {body}"))
+            .to_owned()
+    }
+
     /// POST any JSON body; status and JSON body.
     pub async fn post_raw(&self, body: &Value) -> (reqwest::StatusCode, Value) {
         let response = self
