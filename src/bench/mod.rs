@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 pub mod api;
+pub mod graph;
 
 use crate::events::EventName;
 use crate::service::{CreateTask, Error, Result, Tasker};

@@ -37,6 +37,11 @@ pub(super) struct BenchArgs {
     /// (`--latency-samples` runs).
     #[arg(long)]
     api: bool,
+    /// Measure the dependency-graph analysis instead: random DAGs of 100,
+    /// 1,000 and 10,000 steps, REST discovery over 1,000 registered templates,
+    /// and a task's graph over GraphQL (`--latency-samples` runs each).
+    #[arg(long, conflicts_with = "api")]
+    graph: bool,
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -66,6 +71,9 @@ impl Running {
 pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
     if args.api {
         return run_api(args, config).await;
+    }
+    if args.graph {
+        return super::bench_graph::run(args.latency_samples.max(1), args.json, config).await;
     }
     let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
     let mut engine = start_engine(&plain, &config);

@@ -2,6 +2,7 @@
 //! task create, bench.
 
 mod bench;
+mod bench_graph;
 mod task;
 mod template;
 

@@ -17,6 +17,7 @@ pub use sections::{
     LimitsConfig, LogConfig, ServerConfig, TemplatesConfig,
 };
 
+use crate::domain::analysis::AnalysisConfig;
 use crate::domain::backoff::{Backoff, RetryDefaults};
 use crate::domain::template::TemplateLimits;
 use crate::engine;
@@ -36,7 +37,7 @@ pub enum ConfigError {
     #[error("configuration key {key}: {message}")]
     Invalid {
         /// Dotted key, e.g. `engine.max_concurrency`.
-        key: &'static str,
+        key: String,
         /// What is wrong.
         message: String,
     },
@@ -64,11 +65,13 @@ pub struct Config {
     pub events: EventsConfig,
     /// GraphQL endpoint.
     pub graphql: GraphqlConfig,
+    /// Dependency-graph analysis (scores, thresholds, duration estimates).
+    pub dependency_graph: AnalysisConfig,
 }
 
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        key,
+        key: key.to_owned(),
         message: message.into(),
     }
 }
@@ -162,6 +165,9 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
+        if let Some((key, message)) = self.dependency_graph.problems().into_iter().next() {
+            return Err(invalid(&format!("dependency_graph.{key}"), message));
+        }
         Ok(())
     }
 
@@ -223,6 +229,7 @@ impl Config {
             }
         };
         Settings {
+            analysis: self.dependency_graph.clone(),
             limits: Limits {
                 max_context_bytes: self.limits.max_context_bytes,
                 max_template_bytes: self.limits.max_template_bytes,
@@ -276,6 +283,17 @@ mod tests {
                 .expect_err("scheme")
                 .to_string()
                 .contains("database.url")
+        );
+        let mut c = Config::default();
+        c.dependency_graph.severity_thresholds.high = 500.0;
+        let err = c.validate().expect_err("thresholds out of order").to_string();
+        assert!(err.contains("dependency_graph.severity_thresholds"), "{err}");
+        let mut c = Config::default();
+        c.dependency_graph.impact_scoring.error_penalty = f64::NAN;
+        let err = c.validate().expect_err("not a number").to_string();
+        assert!(
+            err.contains("dependency_graph.impact_scoring.error_penalty"),
+            "{err}"
         );
         let mut c = Config::default();
         c.server.listen = "localhost".into();

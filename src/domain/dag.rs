@@ -148,16 +148,16 @@ impl Dag {
         (order.len() == self.len()).then_some(order)
     }
 
-    /// Longest distance from any root (roots have depth 0), or `None` for a cycle.
-    pub fn depths(&self) -> Option<Vec<usize>> {
-        let order = self.topological_order()?;
+    /// Longest distance from any root (roots have depth 0), given
+    /// [`Self::topological_order`].
+    pub fn depths(&self, order: &[usize]) -> Vec<usize> {
         let mut depth = vec![0usize; self.len()];
-        for i in order {
+        for &i in order {
             for &c in &self.children[i] {
                 depth[c] = depth[c].max(depth[i] + 1);
             }
         }
-        Some(depth)
+        depth
     }
 }
 
@@ -181,7 +181,8 @@ mod tests {
             &[("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
         );
         assert_eq!(d.topological_order(), Some(vec![0, 1, 2, 3]));
-        assert_eq!(d.depths(), Some(vec![0, 1, 1, 2]));
+        let order = d.topological_order().expect("acyclic");
+        assert_eq!(d.depths(&order), vec![0, 1, 1, 2]);
         assert_eq!(d.roots(), vec![0]);
         assert_eq!(d.leaves(), vec![3]);
         assert_eq!(d.find_cycle(), None);

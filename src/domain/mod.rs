@@ -1,5 +1,6 @@
 //! Pure types and rules (no I/O): templates, state machines, readiness, retry policy, graphs.
 
+pub mod analysis;
 pub mod attempt;
 pub mod backoff;
 pub mod change;

@@ -15,14 +15,55 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::error::GqlResult;
-use super::types::loaders;
-use crate::service::{StepView, TaskView, TransitionView};
+use super::types::{loaders, tasker};
+use crate::domain::template::TaskTemplate;
+use crate::service::{ObservedByTemplate, StepView, TaskView, TransitionView, template_key};
 
 type Map<V> = Arc<HashMap<Uuid, V>>;
+
+/// Templates (or tasks of templates) listed together: the observed step
+/// durations of all of them are read once, for every graph of the group.
+pub struct TemplateGroup {
+    keys: Vec<(String, String)>,
+    observed: OnceCell<ObservedByTemplate>,
+}
+
+impl TemplateGroup {
+    /// A group of these templates.
+    pub fn of<'a>(templates: impl IntoIterator<Item = &'a TaskTemplate>) -> Arc<Self> {
+        Self::of_keys(templates.into_iter().map(template_key))
+    }
+
+    fn of_keys(keys: impl IntoIterator<Item = (String, String)>) -> Arc<Self> {
+        let unique: BTreeSet<(String, String)> = keys.into_iter().collect();
+        Arc::new(Self {
+            keys: unique.into_iter().collect(),
+            observed: OnceCell::new(),
+        })
+    }
+
+    /// The observed p50 step durations of one template of the group.
+    pub async fn observed(
+        &self,
+        ctx: &Context<'_>,
+        namespace: &str,
+        name: &str,
+    ) -> GqlResult<Arc<HashMap<String, f64>>> {
+        let all = self
+            .observed
+            .get_or_try_init(|| async { GqlResult::Ok(tasker(ctx)?.observed_durations(&self.keys).await?) })
+            .await?;
+        Ok(all
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+            .unwrap_or_default())
+    }
+}
 
 /// Tasks listed together.
 pub struct TaskGroup {
     ids: Vec<Uuid>,
+    templates: Arc<TemplateGroup>,
     steps: OnceCell<(Map<Vec<StepView>>, Arc<StepGroup>)>,
     transitions: OnceCell<Map<Vec<TransitionView>>>,
     edges: OnceCell<Map<Vec<(Uuid, Uuid)>>>,
@@ -56,6 +97,7 @@ impl TaskGroup {
     pub fn of(tasks: &[TaskView]) -> Arc<Self> {
         Arc::new(Self {
             ids: tasks.iter().map(|t| t.id).collect(),
+            templates: TemplateGroup::of_keys(tasks.iter().map(|t| (t.namespace.clone(), t.name.clone()))),
             steps: OnceCell::new(),
             transitions: OnceCell::new(),
             edges: OnceCell::new(),
@@ -89,6 +131,11 @@ impl TaskGroup {
             Ok(loaders(ctx)?.task_transitions.load_many(ids).await?)
         });
         Ok(found.await?.unwrap_or_default())
+    }
+
+    /// The templates of the group's tasks.
+    pub fn templates(&self) -> &TemplateGroup {
+        &self.templates
     }
 
     /// A task's `(parent, child)` edges.

@@ -124,7 +124,7 @@ impl MutationRoot {
         #[graphql(default = false)] replace: bool,
     ) -> GqlResult<Handler> {
         let (stored, _) = tasker(ctx)?.register_template(&yaml, replace).await?;
-        Ok(Handler(stored))
+        Ok(Handler::one(stored))
     }
 
     /// Create a task from a template.

@@ -59,7 +59,7 @@ impl QueryRoot {
     /// Task templates (every version), optionally of one namespace.
     async fn handlers(&self, ctx: &Context<'_>, namespace: Option<String>) -> GqlResult<Vec<Handler>> {
         let found = tasker(ctx)?.list_templates(namespace.as_deref()).await?;
-        Ok(found.into_iter().map(Handler).collect())
+        Ok(Handler::list(found))
     }
 
     /// One task template; without a version, the highest semver.
@@ -73,7 +73,7 @@ impl QueryRoot {
         Ok(tasker(ctx)?
             .find_template(&namespace, &name, version.as_deref())
             .await?
-            .map(Handler))
+            .map(Handler::one))
     }
 
     /// Step handlers: built-in and registered Rust handlers, and the external
@@ -98,12 +98,13 @@ impl QueryRoot {
             .await?
             .into_iter()
             .flat_map(|t| {
-                let ns = t.template.namespace.clone();
+                let ns = &t.template.namespace;
                 t.template
                     .steps
-                    .into_iter()
+                    .iter()
                     .filter(|s| s.external)
-                    .map(move |s| (ns.clone(), s.handler))
+                    .map(|s| (ns.clone(), s.handler.clone()))
+                    .collect::<Vec<_>>()
             })
             .collect();
         found.extend(external.into_iter().map(|(namespace, name)| StepHandlerInfo {
@@ -172,6 +173,6 @@ impl QueryRoot {
             return Ok(None);
         };
         let group = crate::graphql::groups::TaskGroup::of(std::slice::from_ref(&task));
-        Ok(Some(DependencyGraph::of_task(ctx, &group, id).await?))
+        Ok(Some(DependencyGraph::of_task(ctx, &group, &task).await?))
     }
 }

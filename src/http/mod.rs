@@ -2,6 +2,7 @@
 //! correlation id every response carries.
 
 mod correlation;
+mod discovery;
 mod graphql;
 mod health;
 
@@ -33,6 +34,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", post(graphql::execute))
         .route("/graphql/ws", get(graphql::websocket))
+        .route("/handlers", get(discovery::all))
+        .route("/handlers/{namespace}", get(discovery::in_namespace))
+        .route("/handlers/{namespace}/{name}", get(discovery::one))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .with_state(state)

@@ -3,6 +3,8 @@
 //! changes and tell the engine about new work.
 
 mod error;
+mod graphs;
+mod parsed;
 mod reads;
 mod tasks;
 mod templates;
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use error::{Error, Result};
+pub use graphs::{ObservedByTemplate, template_key};
 pub use reads::TaskList;
 pub use tasks::{CreateTask, Created, TaskDetail};
 pub use templates::{LoadedTemplate, TEMPLATE_EXTENSIONS};
@@ -58,6 +61,8 @@ impl Default for Limits {
 pub struct Settings {
     /// Input limits.
     pub limits: Limits,
+    /// Dependency-graph analysis.
+    pub analysis: crate::domain::analysis::AnalysisConfig,
     /// Retry defaults templates override per step.
     pub retry_defaults: RetryDefaults,
 }
@@ -76,6 +81,8 @@ pub struct Tasker {
     engine: Option<EngineHandle>,
     settings: Arc<Settings>,
     schemas: Arc<SchemaCache>,
+    observed: Arc<graphs::ObservedCache>,
+    parsed: Arc<parsed::ParsedTemplates>,
 }
 
 impl std::fmt::Debug for Tasker {
@@ -104,6 +111,8 @@ impl Tasker {
             engine: None,
             settings: Arc::new(settings),
             schemas: Arc::new(Mutex::new(HashMap::new())),
+            observed: Arc::default(),
+            parsed: Arc::default(),
         }
     }
 

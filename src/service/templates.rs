@@ -105,12 +105,20 @@ impl Tasker {
         name: &str,
         version: Option<&str>,
     ) -> Result<Option<StoredTemplate>> {
-        Ok(store::find_template(self.store.reader(), namespace, name, version).await?)
+        let conn = self.store.reader();
+        let mut headers = store::template_headers(conn, Some(namespace), Some(name), version).await?;
+        // Sorted by semver, so the highest is last.
+        let Some(best) = headers.pop() else {
+            return Ok(None);
+        };
+        Ok(self.parsed.resolve(conn, vec![best]).await?.pop())
     }
 
     /// Every template, optionally of one namespace.
     pub async fn list_templates(&self, namespace: Option<&str>) -> Result<Vec<StoredTemplate>> {
-        Ok(store::list_templates(self.store.reader(), namespace).await?)
+        let conn = self.store.reader();
+        let headers = store::template_headers(conn, namespace, None, None).await?;
+        Ok(self.parsed.resolve(conn, headers).await?)
     }
 
     /// Every namespace with its template count.

@@ -5,6 +5,7 @@
 mod attempts;
 mod claims;
 mod connect;
+mod durations;
 mod error;
 mod ids;
 mod listing;
@@ -22,6 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 pub use attempts::{AttemptOutcome, AttemptReport, Recorded, ReportResult, record_attempts};
 pub use claims::{Claim, ClaimFilter, ExpiredLease, claim_steps, expired_leases, heartbeat, renew_leases};
 pub use connect::{ConnectSettings, backend_of};
+pub use durations::{ObservedStep, recent_step_durations};
 pub use error::{Error, Result};
 pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
 pub use loads::{
@@ -37,8 +39,8 @@ pub use queries::{
 pub use readiness::{Promotion, lock_tasks, promote_children, reconcile_tasks};
 pub use tasks::{NewTask, create_task};
 pub use templates::{
-    Registration, StoredTemplate, find_template, find_template_by_id, list_namespaces, list_templates,
-    register_template,
+    Registration, StoredTemplate, TemplateHeader, list_namespaces, register_template, template_definitions,
+    template_headers,
 };
 pub use txn::{WriteTxn, storage_time};
 

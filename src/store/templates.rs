@@ -3,8 +3,10 @@
 //! conflict unless `replace` is asked for. Tasks copy what they need from a
 //! template at creation, so replacing one never changes a running task.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect,
@@ -21,8 +23,8 @@ use crate::entities::{namespace, step_template, task_template};
 pub struct StoredTemplate {
     /// Row id (stable across `replace`).
     pub id: Uuid,
-    /// The normalized template.
-    pub template: TaskTemplate,
+    /// The normalized template (shared: parsed copies are cached).
+    pub template: Arc<TaskTemplate>,
     /// Hash of its canonical form.
     pub content_hash: String,
     /// First registration.
@@ -42,20 +44,89 @@ pub enum Registration {
     Replaced,
 }
 
-fn to_stored(row: task_template::Model) -> Result<StoredTemplate> {
-    let template: TaskTemplate = serde_json::from_value(row.definition).map_err(|e| {
-        Error::corrupt(format!(
-            "template {}/{}@{} definition: {e}",
-            row.namespace, row.name, row.version
-        ))
-    })?;
-    Ok(StoredTemplate {
-        id: row.id,
-        template,
-        content_hash: row.content_hash,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    })
+/// What identifies a stored template, without its definition: enough to
+/// list templates and to tell whether a parsed copy is still current.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct TemplateHeader {
+    /// Row id (stable across `replace`).
+    pub id: Uuid,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Hash of the canonical definition.
+    pub content_hash: String,
+    /// First registration.
+    pub created_at: DateTime<Utc>,
+    /// Last replacement.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(FromQueryResult)]
+struct DefinitionRow {
+    id: Uuid,
+    definition: String,
+}
+
+/// Template headers, optionally of one namespace and name (and version), by
+/// namespace, name, then version (highest semver last).
+pub async fn template_headers(
+    conn: &impl ConnectionTrait,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    version: Option<&str>,
+) -> Result<Vec<TemplateHeader>> {
+    use task_template::Column as C;
+    let mut query = task_template::Entity::find().select_only().columns([
+        C::Id,
+        C::Namespace,
+        C::Name,
+        C::Version,
+        C::ContentHash,
+        C::CreatedAt,
+        C::UpdatedAt,
+    ]);
+    for (column, value) in [(C::Namespace, namespace), (C::Name, name), (C::Version, version)] {
+        if let Some(value) = value {
+            query = query.filter(column.eq(value));
+        }
+    }
+    let mut headers = query.into_model::<TemplateHeader>().all(conn).await?;
+    let semver = |v: &str| semver::Version::parse(v).ok();
+    headers.sort_by(|a, b| {
+        (&a.namespace, &a.name, semver(&a.version)).cmp(&(&b.namespace, &b.name, semver(&b.version)))
+    });
+    Ok(headers)
+}
+
+/// The definitions of these template rows, parsed (ids not found are left out).
+pub async fn template_definitions(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, TaskTemplate)>> {
+    use task_template::Column as C;
+    let mut parsed = Vec::with_capacity(ids.len());
+    // Bounded IN lists keep every backend under its bind-parameter limit.
+    for chunk in ids.chunks(1_000) {
+        let rows = task_template::Entity::find()
+            .select_only()
+            .column(C::Id)
+            // Parsing the text straight into a template costs several times
+            // less than decoding a JSON value first.
+            .expr_as(Expr::col(C::Definition).cast_as("TEXT"), "definition")
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .into_model::<DefinitionRow>()
+            .all(conn)
+            .await?;
+        for row in rows {
+            let template: TaskTemplate = serde_json::from_str(&row.definition)
+                .map_err(|e| Error::corrupt(format!("template {} definition: {e}", row.id)))?;
+            parsed.push((row.id, template));
+        }
+    }
+    Ok(parsed)
 }
 
 /// Register (or replace) a validated template.
@@ -110,7 +181,7 @@ pub async fn register_template(
         insert_step_templates(conn, id, template).await?;
         let stored = StoredTemplate {
             id,
-            template: template.clone(),
+            template: Arc::new(template.clone()),
             content_hash: hash,
             created_at: now,
             updated_at: now,
@@ -126,7 +197,14 @@ pub async fn register_template(
         .await?
         .ok_or_else(|| Error::corrupt("template vanished during registration"))?;
     if existing.content_hash == hash {
-        return Ok((to_stored(existing)?, Registration::Unchanged));
+        let stored = StoredTemplate {
+            id: existing.id,
+            template: Arc::new(template.clone()),
+            content_hash: hash,
+            created_at: existing.created_at,
+            updated_at: existing.updated_at,
+        };
+        return Ok((stored, Registration::Unchanged));
     }
     if !replace {
         return Err(Error::Conflict {
@@ -154,7 +232,7 @@ pub async fn register_template(
     insert_step_templates(conn, existing.id, template).await?;
     let stored = StoredTemplate {
         id: existing.id,
-        template: template.clone(),
+        template: Arc::new(template.clone()),
         content_hash: hash,
         created_at: existing.created_at,
         updated_at: now,
@@ -190,63 +268,6 @@ async fn insert_step_templates(
         })
         .collect::<Result<Vec<_>>>()?;
     insert_all(conn, rows, 13).await
-}
-
-/// The template with this key; without a version, the highest semver.
-pub async fn find_template(
-    conn: &impl ConnectionTrait,
-    namespace: &str,
-    name: &str,
-    version: Option<&str>,
-) -> Result<Option<StoredTemplate>> {
-    let mut query = task_template::Entity::find()
-        .filter(task_template::Column::Namespace.eq(namespace))
-        .filter(task_template::Column::Name.eq(name));
-    if let Some(v) = version {
-        query = query.filter(task_template::Column::Version.eq(v));
-    }
-    let rows = query.all(conn).await?;
-    let best = rows.into_iter().max_by(|a, b| {
-        let parse = |v: &str| semver::Version::parse(v).ok();
-        parse(&a.version).cmp(&parse(&b.version))
-    });
-    best.map(to_stored).transpose()
-}
-
-/// The template with this row id.
-pub async fn find_template_by_id(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<StoredTemplate>> {
-    task_template::Entity::find_by_id(id)
-        .one(conn)
-        .await?
-        .map(to_stored)
-        .transpose()
-}
-
-/// Every template (optionally of one namespace), by namespace, name, then version.
-pub async fn list_templates(
-    conn: &impl ConnectionTrait,
-    namespace: Option<&str>,
-) -> Result<Vec<StoredTemplate>> {
-    let mut query = task_template::Entity::find()
-        .order_by_asc(task_template::Column::Namespace)
-        .order_by_asc(task_template::Column::Name);
-    if let Some(ns) = namespace {
-        query = query.filter(task_template::Column::Namespace.eq(ns));
-    }
-    let mut stored = query
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(to_stored)
-        .collect::<Result<Vec<_>>>()?;
-    stored.sort_by(|a, b| {
-        (&a.template.namespace, &a.template.name, &a.template.version).cmp(&(
-            &b.template.namespace,
-            &b.template.name,
-            &b.template.version,
-        ))
-    });
-    Ok(stored)
 }
 
 #[derive(FromQueryResult)]

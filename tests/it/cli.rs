@@ -100,11 +100,52 @@ fn task_create_wait_runs_a_task_to_completion_on_a_fresh_database() {
 
 #[test]
 fn a_bad_configuration_value_is_refused_with_its_key() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tasker"))
-        .args(["template", "validate", "examples/templates/hello_world.yaml"])
-        .env("TASKER_ENGINE__MAX_CONCURRENCY", "0")
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    assert!(text(&out).contains("engine.max_concurrency"), "{}", text(&out));
+    for (variable, value, key) in [
+        ("TASKER_ENGINE__MAX_CONCURRENCY", "0", "engine.max_concurrency"),
+        (
+            "TASKER_DEPENDENCY_GRAPH__SEVERITY_THRESHOLDS__MEDIUM",
+            "70",
+            "dependency_graph.severity_thresholds",
+        ),
+        (
+            "TASKER_DEPENDENCY_GRAPH__DURATION_ESTIMATES__DEFAULT_MS",
+            "0",
+            "dependency_graph.duration_estimates.default_ms",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tasker"))
+            .args(["template", "validate", "examples/templates/hello_world.yaml"])
+            .env(variable, value)
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{variable}={value}");
+        assert!(text(&out).contains(key), "{}", text(&out));
+    }
+}
+
+#[test]
+fn a_dependency_graph_block_in_the_config_file_is_read_and_checked() {
+    let dir = tempfile::tempdir().expect("dir");
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[dependency_graph.state_severity]\nERROR = 3.0\nIN_PROGRESS = 0.5\n[dependency_graph.duration_estimates.handlers]\npayments = 5000\n",
+    )
+    .expect("write");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[dependency_graph.state_severity]\nBROKEN = 1.0\n").expect("write");
+    let validate = |config: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_tasker"))
+            .arg("--config")
+            .arg(config)
+            .args(["template", "validate", "examples/templates/hello_world.yaml"])
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("runs")
+    };
+    let ok = validate(&good);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let refused = validate(&bad);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("BROKEN"), "{}", text(&refused));
 }

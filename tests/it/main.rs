@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod graphql;
+mod graphs;
 mod http;
 mod operations;
 mod replicas;

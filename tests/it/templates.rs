@@ -7,7 +7,7 @@ use tasker::domain::TaskStatus;
 use tasker::service::{CreateTask, Error};
 use tasker::store::Registration;
 
-use crate::support::{Harness, TestDb};
+use crate::support::{Harness, TestDb, open_store, services};
 
 crate::on_both_backends! {
     registering_is_a_no_op_when_identical_a_conflict_when_different_and_replace_swaps => registration_rules;
@@ -36,6 +36,21 @@ async fn registration_rules(db: &TestDb) {
         "{conflict}"
     );
 
+    // Another replica has parsed and cached the old definition.
+    let replica = services(open_store(db).await, 16);
+    let step_counts = |replica: &tasker::service::Tasker| {
+        let replica = replica.clone();
+        async move {
+            let found = replica.find_template("shop", "order", None).await.expect("reads");
+            let listed = replica.list_templates(Some("shop")).await.expect("lists");
+            (
+                found.map(|t| t.template.steps.len()),
+                listed.iter().map(|t| t.template.steps.len()).collect::<Vec<_>>(),
+            )
+        }
+    };
+    assert_eq!(step_counts(&replica).await, (Some(1), vec![1]));
+
     let in_flight = h.create_in("shop", "order").await;
     let (replaced, how) = h.tasker.register_template(changed, true).await.expect("replaces");
     assert_eq!((how, replaced.id), (Registration::Replaced, first.id));
@@ -47,6 +62,11 @@ async fn registration_rules(db: &TestDb) {
     );
     let new = h.wait_finished(h.create_in("shop", "order").await).await;
     assert_eq!(new.steps.len(), 2);
+    assert_eq!(
+        step_counts(&replica).await,
+        (Some(2), vec![2]),
+        "a replica sees the replacement"
+    );
 
     let invalid = h
         .tasker

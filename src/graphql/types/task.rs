@@ -160,7 +160,7 @@ impl Task {
 
     /// The task's step graph with each step's status.
     async fn dependency_graph(&self, ctx: &Context<'_>) -> GqlResult<DependencyGraph> {
-        DependencyGraph::of_task(ctx, &self.group, self.view.id).await
+        DependencyGraph::of_task(ctx, &self.group, &self.view).await
     }
 }
 

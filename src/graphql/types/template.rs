@@ -1,5 +1,7 @@
 //! Namespaces, task templates (`Handler`), step templates and step handlers.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -9,6 +11,7 @@ use super::graph::DependencyGraph;
 use super::tasker;
 use crate::domain::template::StepTemplate;
 use crate::graphql::error::GqlResult;
+use crate::graphql::groups::TemplateGroup;
 use crate::store::StoredTemplate;
 
 /// A namespace of task templates.
@@ -21,41 +24,64 @@ pub struct Namespace {
 }
 
 /// A task template (one version): what tasks are created from.
-pub struct Handler(pub StoredTemplate);
+pub struct Handler {
+    stored: StoredTemplate,
+    group: Arc<TemplateGroup>,
+}
+
+impl Handler {
+    /// One template, alone in its group.
+    pub fn one(stored: StoredTemplate) -> Self {
+        let group = TemplateGroup::of([&*stored.template]);
+        Self { stored, group }
+    }
+
+    /// Templates listed together.
+    pub fn list(found: Vec<StoredTemplate>) -> Vec<Self> {
+        let group = TemplateGroup::of(found.iter().map(|t| &*t.template));
+        found
+            .into_iter()
+            .map(|stored| Self {
+                stored,
+                group: Arc::clone(&group),
+            })
+            .collect()
+    }
+}
 
 /// A task template (one version): what tasks are created from.
 #[Object]
 impl Handler {
     /// Namespace.
     async fn namespace(&self) -> &str {
-        &self.0.template.namespace
+        &self.stored.template.namespace
     }
 
     /// Name within the namespace.
     async fn name(&self) -> &str {
-        &self.0.template.name
+        &self.stored.template.name
     }
 
     /// Semantic version.
     async fn version(&self) -> String {
-        self.0.template.version.to_string()
+        self.stored.template.version.to_string()
     }
 
     /// `namespace/name@version`.
     async fn full_name(&self) -> String {
-        self.0.template.full_name()
+        self.stored.template.full_name()
     }
 
     /// Free text for people.
     async fn description(&self) -> Option<&str> {
-        self.0.template.description.as_deref()
+        self.stored.template.description.as_deref()
     }
 
     /// True when every step's handler resolves here (built-in, registered Rust
     /// handler, or external).
     async fn available(&self, ctx: &Context<'_>) -> GqlResult<bool> {
         let handlers = tasker(ctx)?.handlers();
-        let t = &self.0.template;
+        let t = &self.stored.template;
         Ok(t.steps
             .iter()
             .all(|s| s.external || handlers.resolve(&t.namespace, &s.handler).is_some()))
@@ -63,22 +89,26 @@ impl Handler {
 
     /// JSON Schema task contexts must satisfy.
     async fn context_schema(&self) -> Option<Json<&Value>> {
-        self.0.template.context_schema.as_ref().map(Json)
+        self.stored.template.context_schema.as_ref().map(Json)
     }
 
     /// The steps in declaration order.
     async fn step_templates(&self) -> Vec<StepTemplateInfo<'_>> {
-        self.0.template.steps.iter().map(StepTemplateInfo).collect()
+        self.stored.template.steps.iter().map(StepTemplateInfo).collect()
     }
 
     /// The step graph.
-    async fn dependency_graph(&self) -> DependencyGraph {
-        DependencyGraph::of_template(&self.0.template)
+    async fn dependency_graph(&self, ctx: &Context<'_>) -> GqlResult<DependencyGraph> {
+        let t = &self.stored.template;
+        let observed = self.group.observed(ctx, &t.namespace, &t.name).await?;
+        Ok(DependencyGraph(
+            tasker(ctx)?.template_graph(&self.stored, &observed)?,
+        ))
     }
 
     /// Last registration (or replacement).
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.stored.updated_at
     }
 }
 
