@@ -92,7 +92,8 @@ pub async fn load_templates(tasker: &Tasker, dirs: &[PathBuf]) -> Result<(), Sta
 }
 
 /// An engine over the same store, handlers and event bus as `tasker`.
-pub fn engine_for(tasker: &Tasker, options: crate::engine::Options) -> Engine {
+pub fn engine_for(tasker: &Tasker, mut options: crate::engine::Options) -> Engine {
+    options.claim_latency = Some(tasker.metrics().claim_latency());
     Engine::new(
         tasker.store().clone(),
         tasker.handlers().clone(),
@@ -153,6 +154,7 @@ impl App {
     ) -> Result<(), StartError> {
         let bound = listener.local_addr().map_err(StartError::Serve)?;
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
+        let metrics = tokio::spawn(crate::telemetry::follow(self.tasker.clone(), cancel.clone()));
         let state = AppState {
             schema: crate::graphql::schema(self.tasker.clone(), &self.graphql),
             tasker: self.tasker.clone(),
@@ -166,6 +168,9 @@ impl App {
         cancel.cancel();
         if engine.await.is_err() {
             warn!("the engine task ended abnormally");
+        }
+        if metrics.await.is_err() {
+            warn!("the metrics feed ended abnormally");
         }
         self.tasker.store().clone().close().await?;
         served.map_err(StartError::Serve)

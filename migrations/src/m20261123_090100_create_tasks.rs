@@ -152,14 +152,6 @@ async fn create_task(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
             .col(Task::Version)
             .to_owned(),
         Index::create()
-            .name("idx_task_template_runs")
-            .table(Task::Table)
-            .col(Task::Namespace)
-            .col(Task::Name)
-            .col(Task::Status)
-            .col(Task::Id)
-            .to_owned(),
-        Index::create()
             .name("idx_task_created")
             .table(Task::Table)
             .col(Task::CreatedAt)

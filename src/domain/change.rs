@@ -11,6 +11,12 @@ use super::state::{StepStatus, TaskStatus};
 pub struct TaskChange {
     /// The task.
     pub task_id: Uuid,
+    /// Its template's namespace.
+    pub namespace: String,
+    /// Its template's name.
+    pub name: String,
+    /// When the task was created (workflow durations count from here).
+    pub created_at: DateTime<Utc>,
     /// Status before (`None` at creation).
     pub from: Option<TaskStatus>,
     /// Status after.
@@ -42,6 +48,8 @@ pub struct StepChange {
     pub to: StepStatus,
     /// Attempt number the transition belongs to (0 before the first claim).
     pub attempt: i32,
+    /// Start of the latest attempt (attempt durations count from here).
+    pub started_at: Option<DateTime<Utc>>,
     /// Position in the step's history, from 1.
     pub sequence: i32,
     /// Why, when known (e.g. `lease expired`).

@@ -52,6 +52,8 @@ pub struct Options {
     pub max_result_bytes: usize,
     /// Only run this task's steps (`tasker task create --wait`).
     pub only_task: Option<Uuid>,
+    /// Where claim statement durations are observed, if anywhere.
+    pub claim_latency: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 impl Default for Options {
@@ -67,6 +69,7 @@ impl Default for Options {
             shutdown_grace: Duration::from_secs(30),
             max_result_bytes: 1024 * 1024,
             only_task: None,
+            claim_latency: None,
         }
     }
 }

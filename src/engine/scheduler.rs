@@ -181,7 +181,11 @@ async fn try_turn(
         record_attempts(&mut tx, &reports, &mut jitter, Some(&claim), now).await?
     };
     claim.limit -= claimed.len() as u64;
+    let claiming = Instant::now();
     claimed.extend(claim_steps(&mut tx, claim, now).await?);
+    if let Some(latency) = &shared.options.claim_latency {
+        latency.observe(claiming.elapsed().as_secs_f64());
+    }
     let changes = tx.commit().await?;
     debug!(
         reports = reports.len(),

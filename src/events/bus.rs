@@ -33,6 +33,11 @@ impl EventBus {
         }
     }
 
+    /// Subscribers listening now.
+    pub fn subscriber_count(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// Receive every event published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.sender.subscribe()

@@ -4,6 +4,7 @@
 mod error;
 mod groups;
 mod loaders;
+mod measure;
 mod mutation;
 mod query;
 mod subscription;
@@ -53,6 +54,7 @@ pub struct RequestInfo {
 /// The schema over `tasker`.
 pub fn schema(tasker: Tasker, settings: &Settings) -> TaskerSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .extension(measure::Measure(tasker.metrics().clone()))
         .data(tasker)
         .extension(ErrorCodes)
         .limit_depth(settings.max_depth)

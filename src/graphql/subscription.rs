@@ -153,6 +153,7 @@ impl SubscriptionRoot {
                 let event = match next {
                     Ok(event) => event,
                     Err(missed) => {
+                        cache.tasker.metrics().events_dropped(missed);
                         yield Err(lagged(missed));
                         continue;
                     }

@@ -1,6 +1,8 @@
 //! `POST /graphql` and `GET /graphql/ws`.
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use std::time::Instant;
+
 use async_graphql::{BatchRequest, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Json;
@@ -28,16 +30,24 @@ pub async fn execute(
     Extension(correlation): Extension<CorrelationId>,
     body: Body,
 ) -> Response {
+    // Requests refused before they reach the schema are counted here; the
+    // schema's extension counts the rest.
+    let started = Instant::now();
+    let metrics = state.tasker.metrics().clone();
+    let refused = |status, code, message| {
+        metrics.graphql_request(None, false, started.elapsed());
+        error_response(status, code, message)
+    };
     let limit = state.max_request_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         let message = format!("the request body is larger than {limit} bytes");
-        return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, message);
+        return refused(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, message);
     };
     let batch: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(batch) => batch,
         Err(err) => {
             let message = format!("the body is not a GraphQL request: {err}");
-            return error_response(StatusCode::BAD_REQUEST, ErrorCode::GraphqlParseFailed, message);
+            return refused(StatusCode::BAD_REQUEST, ErrorCode::GraphqlParseFailed, message);
         }
     };
     let info = RequestInfo {

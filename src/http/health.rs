@@ -1,7 +1,5 @@
 //! `/health/live` and `/health/ready`: never cached, JSON bodies.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::status::DATABASE_TIMEOUT;
 
 /// Health answers must never be cached by a proxy.
-fn uncached(status: StatusCode, body: Value) -> Response {
+pub(super) fn uncached(status: StatusCode, body: Value) -> Response {
     let mut response = (status, Json(body)).into_response();
     response
         .headers_mut()
@@ -26,21 +25,19 @@ pub(super) async fn live(State(state): State<AppState>) -> Response {
     )
 }
 
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let store = state.tasker.store();
-    let database = match tokio::time::timeout(READY_TIMEOUT, store.ping()).await {
+    let database = match tokio::time::timeout(DATABASE_TIMEOUT, store.ping()).await {
         Ok(Ok(())) => json!({"status": "ok"}),
         Ok(Err(err)) => json!({"status": "error", "message": err.to_string()}),
         Err(_) => {
-            json!({"status": "error", "message": format!("no answer within {} ms", READY_TIMEOUT.as_millis())})
+            json!({"status": "error", "message": format!("no answer within {} ms", DATABASE_TIMEOUT.as_millis())})
         }
     };
     let migrations = if database["status"] != "ok" {
         json!({"status": "unknown"})
     } else {
-        match tokio::time::timeout(READY_TIMEOUT, store.pending_migrations()).await {
+        match tokio::time::timeout(DATABASE_TIMEOUT, store.pending_migrations()).await {
             Ok(Ok(pending)) if pending.is_empty() => json!({"status": "ok"}),
             Ok(Ok(pending)) => {
                 json!({"status": "error", "message": "migrations pending", "pending": pending})

@@ -1,10 +1,11 @@
-//! The HTTP front: GraphQL over HTTP and websocket, health endpoints, and the
-//! correlation id every response carries.
+//! The HTTP front: GraphQL over HTTP and websocket, handler discovery, health
+//! endpoints, metrics, and the correlation id every response carries.
 
 mod correlation;
 mod discovery;
 mod graphql;
 mod health;
+mod status;
 
 use std::time::Instant;
 
@@ -39,6 +40,8 @@ pub fn router(state: AppState) -> Router {
         .route("/handlers/{namespace}/{name}", get(discovery::one))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/health/status", get(status::status))
+        .route("/metrics", get(status::metrics))
         .with_state(state)
         .layer(axum::middleware::from_fn(correlation::correlate))
 }

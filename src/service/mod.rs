@@ -11,6 +11,7 @@ mod templates;
 mod views;
 mod workers;
 
+use crate::telemetry::Metrics;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,7 @@ pub struct Tasker {
     schemas: Arc<SchemaCache>,
     observed: Arc<graphs::ObservedCache>,
     parsed: Arc<parsed::ParsedTemplates>,
+    metrics: Metrics,
 }
 
 impl std::fmt::Debug for Tasker {
@@ -113,6 +115,7 @@ impl Tasker {
             schemas: Arc::new(Mutex::new(HashMap::new())),
             observed: Arc::default(),
             parsed: Arc::default(),
+            metrics: Metrics::new(),
         }
     }
 
@@ -120,6 +123,11 @@ impl Tasker {
     pub fn with_engine(mut self, engine: EngineHandle) -> Self {
         self.engine = Some(engine);
         self
+    }
+
+    /// The engine this replica runs, if any.
+    pub fn engine(&self) -> Option<&EngineHandle> {
+        self.engine.as_ref()
     }
 
     /// The store.
@@ -130,6 +138,11 @@ impl Tasker {
     /// The handler registry.
     pub fn handlers(&self) -> &HandlerRegistry {
         &self.handlers
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The event bus.

@@ -93,4 +93,19 @@ impl Tasker {
     pub async fn handlers_with_work(&self, handlers: &[String]) -> Result<Vec<String>> {
         Ok(store::handlers_with_claimable_work(self.store.reader(), handlers, self.clock.now()).await?)
     }
+
+    /// Work waiting and running now.
+    pub async fn queue_depths(&self) -> Result<store::QueueDepths> {
+        Ok(store::queue_depths(self.store.reader(), self.clock.now()).await?)
+    }
+
+    /// Tasks per status.
+    pub async fn tasks_by_status(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        Ok(store::tasks_by_status(self.store.reader()).await?)
+    }
+
+    /// Registered templates (all versions).
+    pub async fn template_count(&self) -> Result<u64> {
+        Ok(store::template_count(self.store.reader()).await?)
+    }
 }

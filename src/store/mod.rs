@@ -13,6 +13,7 @@ mod loads;
 mod operator;
 mod queries;
 mod readiness;
+mod stats;
 mod tasks;
 mod templates;
 mod transition;
@@ -37,6 +38,7 @@ pub use queries::{
     step_transitions, steps_of_task, task_transitions,
 };
 pub use readiness::{Promotion, lock_tasks, promote_children, reconcile_tasks};
+pub use stats::{QueueDepths, queue_depths, tasks_by_status, template_count};
 pub use tasks::{NewTask, create_task};
 pub use templates::{
     Registration, StoredTemplate, TemplateHeader, list_namespaces, register_template, template_definitions,

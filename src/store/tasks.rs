@@ -100,6 +100,9 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
     for (i, (from, to)) in task_history.into_iter().enumerate() {
         tx.record_task(TaskChange {
             task_id,
+            namespace: template.namespace.clone(),
+            name: template.name.clone(),
+            created_at: now,
             from,
             to,
             sequence: int(i + 1),
@@ -155,6 +158,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
                 from,
                 to,
                 attempt: 0,
+                started_at: None,
                 sequence: int(seq + 1),
                 reason: (to == StepStatus::Skipped).then(|| "bypassed at creation".to_owned()),
                 at: now,

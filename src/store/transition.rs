@@ -136,6 +136,7 @@ pub(crate) async fn move_steps(
                 from,
                 to,
                 attempt,
+                started_at: row.started_at,
                 sequence,
                 reason: change.reason.clone(),
                 at: now,
@@ -176,6 +177,9 @@ pub(crate) async fn move_tasks(
             .transpose()?;
         tx.record_task(TaskChange {
             task_id: row.id,
+            namespace: row.namespace.clone(),
+            name: row.name.clone(),
+            created_at: row.created_at,
             from,
             to: change.to,
             sequence: row.transition_seq,

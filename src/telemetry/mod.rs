@@ -1,4 +1,12 @@
-//! Logs: `tracing` to stdout, pretty on a terminal and JSON lines otherwise.
+//! Logs: `tracing` to stdout, pretty on a terminal and JSON lines otherwise;
+//! and the Prometheus metrics.
+
+mod feed;
+pub mod metrics;
+mod process;
+
+pub use feed::follow;
+pub use metrics::Metrics;
 
 use std::io::IsTerminal;
 

@@ -2,7 +2,7 @@
 //! bottlenecks in GraphQL, and estimates learned from finished runs.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use chrono::{Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
@@ -28,17 +28,6 @@ steps:
   - {name: notify, handler: echo, depends_on: [validate]}
 ";
 
-async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("JSON body"))
-}
-
 async fn rest_discovery(db: &TestDb) {
     let mut config = test_config(db);
     config
@@ -59,7 +48,7 @@ async fn rest_discovery(db: &TestDb) {
             .expect("registers");
     }
 
-    let (status, all) = get(&app, "/handlers").await;
+    let (status, all) = app.get_json("/handlers").await;
     assert_eq!(status, StatusCode::OK, "{all}");
     let names: Vec<String> = all["handlers"]
         .as_array()
@@ -73,12 +62,12 @@ async fn rest_discovery(db: &TestDb) {
     }
     assert!(all["handlers"][0].get("dependency_graph").is_none(), "{all}");
 
-    let (status, shop) = get(&app, "/handlers/shop").await;
+    let (status, shop) = app.get_json("/handlers/shop").await;
     assert_eq!(status, StatusCode::OK, "{shop}");
     assert_eq!(shop["namespace"], "shop");
     assert_eq!(shop["handlers"].as_array().map(Vec::len), Some(2));
 
-    let (status, latest) = get(&app, "/handlers/shop/order").await;
+    let (status, latest) = app.get_json("/handlers/shop/order").await;
     assert_eq!(
         (status, latest["version"].as_str()),
         (StatusCode::OK, Some("1.1.0")),
@@ -92,11 +81,9 @@ async fn rest_discovery(db: &TestDb) {
     );
     assert_eq!(charge["depends_on"], json!(["validate"]));
 
-    let (status, graph) = get(
-        &app,
-        "/handlers/shop/order?version=1.0.0&include_dependencies=true",
-    )
-    .await;
+    let (status, graph) = app
+        .get_json("/handlers/shop/order?version=1.0.0&include_dependencies=true")
+        .await;
     assert_eq!(status, StatusCode::OK, "{graph}");
     assert_eq!(graph["version"], "1.0.0");
     let g = &graph["dependency_graph"];
@@ -117,7 +104,7 @@ async fn rest_discovery(db: &TestDb) {
     assert_eq!(g["bottlenecks"], json!([]));
     assert_eq!(g["criticality"], "LOW");
 
-    let (status, with_graphs) = get(&app, "/handlers/ops?include_dependencies=true").await;
+    let (status, with_graphs) = app.get_json("/handlers/ops?include_dependencies=true").await;
     assert_eq!(status, StatusCode::OK, "{with_graphs}");
     let sweep = &with_graphs["handlers"][0]["dependency_graph"];
     assert_eq!(sweep["critical_path"]["steps"], json!(["sweep"]));
@@ -137,7 +124,7 @@ async fn rest_discovery(db: &TestDb) {
             "BAD_USER_INPUT",
         ),
     ] {
-        let (got, body) = get(&app, path).await;
+        let (got, body) = app.get_json(path).await;
         assert_eq!(
             (got, body["code"].as_str()),
             (status, Some(code)),

@@ -5,6 +5,7 @@ mod cli;
 mod graphql;
 mod graphs;
 mod http;
+mod observability;
 mod operations;
 mod replicas;
 mod restart;

@@ -104,6 +104,22 @@ impl TestApp {
             .to_owned()
     }
 
+    /// GET a path of the service.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET a path; status and JSON body.
+    pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, Value) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
+    }
+
     /// POST any JSON body; status and JSON body.
     pub async fn post_raw(&self, body: &Value) -> (reqwest::StatusCode, Value) {
         let response = self
