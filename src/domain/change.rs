@@ -17,6 +17,8 @@ pub struct TaskChange {
     pub name: String,
     /// When the task was created (workflow durations count from here).
     pub created_at: DateTime<Utc>,
+    /// The correlation id of the request that created the task.
+    pub correlation_id: Option<String>,
     /// Status before (`None` at creation).
     pub from: Option<TaskStatus>,
     /// Status after.

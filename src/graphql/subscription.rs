@@ -2,7 +2,7 @@
 //! event bus: the engine never waits for a subscriber, and one that falls
 //! behind is told how many events it missed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,18 +10,20 @@ use async_graphql::{Context, ErrorExtensions, ID, Json, Subscription};
 use futures::Stream;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use uuid::Uuid;
 
-use super::error::{ErrorCode, GqlError, GqlResult, bad_input};
+use super::error::{ErrorCode, GqlError, bad_input};
 use super::types::{Event, Task, parse_id, tasker};
 use crate::domain::StepStatus;
 use crate::domain::change::Change;
 use crate::events;
-use crate::service::Tasker;
+use crate::service::TaskInfoCache;
 
 /// How often `workAvailable` re-checks for work that became claimable without
 /// an event (retries whose backoff elapsed, work created by other processes).
 const WORK_RECHECK: Duration = Duration::from_secs(2);
+
+/// Tasks whose namespace and correlation id an `events` subscriber keeps.
+const TASKS_REMEMBERED: usize = 10_000;
 
 fn lagged(missed: u64) -> async_graphql::Error {
     ErrorCode::Lagged
@@ -47,29 +49,6 @@ async fn next_matching(
 /// Drop whatever is already queued (a burst collapses into one reload).
 fn drain(rx: &mut Receiver<Arc<events::Event>>) {
     while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
-}
-
-/// Namespace and correlation id per task, as events need them.
-struct TaskInfoCache {
-    tasker: Tasker,
-    known: HashMap<Uuid, (String, Option<String>)>,
-}
-
-impl TaskInfoCache {
-    async fn get(&mut self, id: Uuid) -> GqlResult<Option<(String, Option<String>)>> {
-        if let Some(found) = self.known.get(&id) {
-            return Ok(Some(found.clone()));
-        }
-        let Some(task) = self.tasker.task(id).await? else {
-            return Ok(None);
-        };
-        if self.known.len() >= 10_000 {
-            self.known.clear();
-        }
-        let info = (task.namespace, task.correlation_id);
-        self.known.insert(id, info.clone());
-        Ok(Some(info))
-    }
 }
 
 fn name_matches(patterns: &[String], name: &str) -> bool {
@@ -141,10 +120,7 @@ impl SubscriptionRoot {
         let patterns = names.unwrap_or_default();
         let tasker = tasker(ctx)?.clone();
         let mut rx = tasker.events().subscribe();
-        let mut cache = TaskInfoCache {
-            tasker,
-            known: HashMap::new(),
-        };
+        let mut cache = TaskInfoCache::new(tasker, TASKS_REMEMBERED);
         Ok(async_stream::stream! {
             let wanted = |e: &events::Event| {
                 task_filter.is_none_or(|t| t == e.task_id) && name_matches(&patterns, e.name.as_str())
@@ -153,20 +129,20 @@ impl SubscriptionRoot {
                 let event = match next {
                     Ok(event) => event,
                     Err(missed) => {
-                        cache.tasker.metrics().events_dropped(missed);
+                        cache.tasker().metrics().events_dropped(missed);
                         yield Err(lagged(missed));
                         continue;
                     }
                 };
-                let (ns, correlation_id) = match cache.get(event.task_id).await {
+                let info = match cache.get(event.task_id).await {
                     Ok(Some(info)) => info,
                     Ok(None) => continue,
                     Err(err) => {
-                        yield Err(err.into());
+                        yield Err(GqlError::from(err).into());
                         continue;
                     }
                 };
-                if namespace.as_ref().is_some_and(|n| n != &ns) {
+                if namespace.as_ref().is_some_and(|n| n != &info.namespace) {
                     continue;
                 }
                 yield Ok(Event {
@@ -174,9 +150,9 @@ impl SubscriptionRoot {
                     at: event.at,
                     task_id: ID(event.task_id.to_string()),
                     step_id: event.step_id().map(|s| ID(s.to_string())),
-                    namespace: ns,
+                    namespace: info.namespace,
                     payload: Json(event.payload()),
-                    correlation_id,
+                    correlation_id: info.correlation_id,
                 });
             }
         })

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::status::DATABASE_TIMEOUT;
+use super::status::within;
 
 /// Health answers must never be cached by a proxy.
 pub(super) fn uncached(status: StatusCode, body: Value) -> Response {
@@ -27,23 +27,19 @@ pub(super) async fn live(State(state): State<AppState>) -> Response {
 
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let store = state.tasker.store();
-    let database = match tokio::time::timeout(DATABASE_TIMEOUT, store.ping()).await {
-        Ok(Ok(())) => json!({"status": "ok"}),
-        Ok(Err(err)) => json!({"status": "error", "message": err.to_string()}),
-        Err(_) => {
-            json!({"status": "error", "message": format!("no answer within {} ms", DATABASE_TIMEOUT.as_millis())})
-        }
+    let database = match within(store.ping()).await {
+        Ok(()) => json!({"status": "ok"}),
+        Err(message) => json!({"status": "error", "message": message}),
     };
     let migrations = if database["status"] != "ok" {
         json!({"status": "unknown"})
     } else {
-        match tokio::time::timeout(DATABASE_TIMEOUT, store.pending_migrations()).await {
-            Ok(Ok(pending)) if pending.is_empty() => json!({"status": "ok"}),
-            Ok(Ok(pending)) => {
+        match within(store.pending_migrations()).await {
+            Ok(pending) if pending.is_empty() => json!({"status": "ok"}),
+            Ok(pending) => {
                 json!({"status": "error", "message": "migrations pending", "pending": pending})
             }
-            Ok(Err(err)) => json!({"status": "error", "message": err.to_string()}),
-            Err(_) => json!({"status": "error", "message": "no answer in time"}),
+            Err(message) => json!({"status": "error", "message": message}),
         }
     };
     let ok = database["status"] == "ok" && migrations["status"] == "ok";

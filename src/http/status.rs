@@ -14,9 +14,12 @@ use super::health::uncached;
 use crate::telemetry::metrics::CONTENT_TYPE;
 
 /// The database gets this long to answer before a probe reports it down.
-pub(super) const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
-async fn within<T, E: std::fmt::Display>(work: impl Future<Output = Result<T, E>>) -> Result<T, String> {
+/// `work`'s value, or why there is none (its error, or no answer in time).
+pub(super) async fn within<T, E: std::fmt::Display>(
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
     match tokio::time::timeout(DATABASE_TIMEOUT, work).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(err)) => Err(err.to_string()),

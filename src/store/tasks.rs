@@ -103,6 +103,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             namespace: template.namespace.clone(),
             name: template.name.clone(),
             created_at: now,
+            correlation_id: row.correlation_id.clone(),
             from,
             to,
             sequence: int(i + 1),

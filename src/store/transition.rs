@@ -180,6 +180,7 @@ pub(crate) async fn move_tasks(
             namespace: row.namespace.clone(),
             name: row.name.clone(),
             created_at: row.created_at,
+            correlation_id: row.correlation_id.clone(),
             from,
             to: change.to,
             sequence: row.transition_seq,

@@ -29,6 +29,7 @@ fn task_change(to: TaskStatus, ran_for: Span) -> Change {
         namespace: "pay".into(),
         name: "order".into(),
         created_at: now - ran_for,
+        correlation_id: None,
         from: Some(TaskStatus::InProgress),
         to,
         sequence: 3,

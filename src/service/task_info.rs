@@ -1,0 +1,65 @@
+//! Namespace and correlation id per task, as event consumers need them:
+//! filled from task events where they pass by, else read once per task.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::{Result, Tasker};
+
+/// What event consumers want to know about an event's task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The template's namespace.
+    pub namespace: String,
+    /// The correlation id of the request that created the task.
+    pub correlation_id: Option<String>,
+}
+
+/// A bounded cache of [`TaskInfo`]; it starts over when full.
+pub struct TaskInfoCache {
+    tasker: Tasker,
+    capacity: usize,
+    known: HashMap<Uuid, TaskInfo>,
+}
+
+impl TaskInfoCache {
+    /// An empty cache holding at most `capacity` tasks.
+    pub fn new(tasker: Tasker, capacity: usize) -> Self {
+        Self {
+            tasker,
+            capacity,
+            known: HashMap::new(),
+        }
+    }
+
+    /// The services behind the cache.
+    pub fn tasker(&self) -> &Tasker {
+        &self.tasker
+    }
+
+    /// Keep what an event said about a task.
+    pub fn remember(&mut self, task_id: Uuid, info: TaskInfo) {
+        if self.known.len() >= self.capacity {
+            self.known.clear();
+        }
+        self.known.insert(task_id, info);
+    }
+
+    /// The task's info, read from the database when not known (`None` if the
+    /// task does not exist).
+    pub async fn get(&mut self, task_id: Uuid) -> Result<Option<TaskInfo>> {
+        if let Some(found) = self.known.get(&task_id) {
+            return Ok(Some(found.clone()));
+        }
+        let Some(task) = self.tasker.task(task_id).await? else {
+            return Ok(None);
+        };
+        let info = TaskInfo {
+            namespace: task.namespace,
+            correlation_id: task.correlation_id,
+        };
+        self.remember(task_id, info.clone());
+        Ok(Some(info))
+    }
+}
