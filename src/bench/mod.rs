@@ -220,7 +220,7 @@ async fn wait_finish_event(
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Ok(event))
-                if event.task_id == id
+                if event.task_id == Some(id)
                     && matches!(event.name, EventName::TaskCompleted | EventName::TaskFailed) =>
             {
                 return Ok(());

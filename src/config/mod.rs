@@ -10,7 +10,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod observability;
 mod sections;
+
+pub use observability::{DEFAULT_FILTERED_KEYS, ObservabilityConfig, RedisConfig, TracingConfig};
 
 pub use sections::{
     BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventsConfig, GraphqlConfig,
@@ -67,6 +70,12 @@ pub struct Config {
     pub graphql: GraphqlConfig,
     /// Dependency-graph analysis (scores, thresholds, duration estimates).
     pub dependency_graph: AnalysisConfig,
+    /// Filtering, sampling and the performance monitor.
+    pub observability: ObservabilityConfig,
+    /// OpenTelemetry trace export.
+    pub tracing: TracingConfig,
+    /// Redis (fan-out of events across replicas).
+    pub redis: RedisConfig,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -128,6 +137,20 @@ impl Config {
             ("graphql.max_depth", self.graphql.max_depth as u64),
             ("graphql.max_complexity", self.graphql.max_complexity as u64),
             ("graphql.max_request_bytes", self.graphql.max_request_bytes as u64),
+            ("observability.slow_step_ms", self.observability.slow_step_ms),
+            ("observability.slow_query_ms", self.observability.slow_query_ms),
+            (
+                "observability.memory_spike_bytes",
+                self.observability.memory_spike_bytes,
+            ),
+            (
+                "observability.memory_sample_seconds",
+                self.observability.memory_sample_seconds,
+            ),
+            (
+                "observability.subscriber_queue",
+                self.observability.subscriber_queue as u64,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -168,6 +191,50 @@ impl Config {
         if let Some((key, message)) = self.dependency_graph.problems().into_iter().next() {
             return Err(invalid(&format!("dependency_graph.{key}"), message));
         }
+        self.validate_observability()
+    }
+
+    fn validate_observability(&self) -> Result<(), ConfigError> {
+        let share = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
+        let o = &self.observability;
+        if !share(o.event_sampling_rate) {
+            return Err(invalid(
+                "observability.event_sampling_rate",
+                "must be between 0 and 1",
+            ));
+        }
+        if !share(self.tracing.sampling_ratio) {
+            return Err(invalid("tracing.sampling_ratio", "must be between 0 and 1"));
+        }
+        if let Some(unknown) = o.filtered_events.iter().find(|p| {
+            !crate::events::EventName::ALL
+                .iter()
+                .any(|e| crate::events::name_matches(p, e.as_str()))
+        }) {
+            return Err(invalid(
+                "observability.filtered_events",
+                format!("{unknown:?} matches no event of the catalog"),
+            ));
+        }
+        if o.filtered_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err(invalid("observability.filtered_keys", "keys must not be empty"));
+        }
+        if let Some(url) = self.redis.url()
+            && !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
+        {
+            return Err(invalid(
+                "redis.url",
+                "must start with redis://, rediss:// or unix:// (or be empty for local mode)",
+            ));
+        }
+        if let Some(endpoint) = self.tracing.endpoint()
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(invalid(
+                "tracing.otlp_endpoint",
+                format!("{endpoint:?} must be an http:// or https:// URL (OTLP/HTTP)"),
+            ));
+        }
         Ok(())
     }
 
@@ -201,6 +268,7 @@ impl Config {
             default_step_timeout: Duration::from_secs(e.default_step_timeout_seconds),
             shutdown_grace: Duration::from_secs(e.shutdown_grace_seconds),
             max_result_bytes: self.limits.max_result_bytes,
+            slow_step: Duration::from_millis(self.observability.slow_step_ms),
             ..engine::Options::default()
         }
     }

@@ -2,12 +2,14 @@
 //! event published after commit is made from (one event per record).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::attempt::FailureKind;
 use super::state::{StepStatus, TaskStatus};
 
 /// One task transition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskChange {
     /// The task.
     pub task_id: Uuid,
@@ -32,7 +34,7 @@ pub struct TaskChange {
 }
 
 /// One step transition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepChange {
     /// The step.
     pub step_id: Uuid,
@@ -56,12 +58,14 @@ pub struct StepChange {
     pub sequence: i32,
     /// Why, when known (e.g. `lease expired`).
     pub reason: Option<String>,
+    /// The kind of the failed attempt behind the transition, if any.
+    pub failure: Option<FailureKind>,
     /// When it was committed.
     pub at: DateTime<Utc>,
 }
 
 /// Any committed transition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Change {
     /// A task moved.
     Task(TaskChange),

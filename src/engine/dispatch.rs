@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use chrono::Utc;
 use futures::FutureExt;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -17,6 +18,7 @@ use super::scheduler::Report;
 use super::{Shared, TaskInputs};
 use crate::domain::attempt::{FailureKind, StepFailure, check_storable_json, idempotency_key};
 use crate::entities::workflow_step;
+use crate::events::{Event, EventName};
 use crate::handlers::{StepContext, StepHandler};
 use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs};
 
@@ -159,7 +161,13 @@ fn spawn_attempt(
     let shared = Arc::clone(shared);
     tokio::spawn(
         async move {
+            if handler.is_some() && shared.events.has_subscribers() {
+                shared.events.publish(handle_event(&ctx, &step.handler));
+            }
+            let started = std::time::Instant::now();
+            let slow = SlowStep::of(&ctx, &step.handler);
             let outcome = run_handler(handler, ctx, timeout, shared.options.max_result_bytes).await;
+            slow.check(&shared, started.elapsed());
             shared.running().remove(&step.id);
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
             // The scheduler outlives every attempt; a send error means it is gone.
@@ -167,6 +175,54 @@ fn spawn_attempt(
         }
         .instrument(span),
     );
+}
+
+fn handle_event(ctx: &StepContext, handler: &str) -> Event {
+    Event::new(EventName::StepHandle, Utc::now())
+        .task(ctx.task_id)
+        .step(ctx.step_id)
+        .with("namespace", ctx.namespace.clone())
+        .with("step_name", ctx.step_name.clone())
+        .with("handler", handler)
+        .with("attempt", ctx.attempt)
+        .with("idempotency_key", ctx.idempotency_key.clone())
+}
+
+/// What observability.slow_step needs, kept because the handler consumes the context.
+struct SlowStep {
+    event: Event,
+}
+
+impl SlowStep {
+    fn of(ctx: &StepContext, handler: &str) -> Self {
+        let event = Event::new(EventName::ObservabilitySlowStep, Utc::now())
+            .task(ctx.task_id)
+            .step(ctx.step_id)
+            .with("namespace", ctx.namespace.clone())
+            .with("step_name", ctx.step_name.clone())
+            .with("handler", handler)
+            .with("attempt", ctx.attempt);
+        SlowStep { event }
+    }
+
+    fn check(self, shared: &Shared, took: Duration) {
+        let limit = shared.options.slow_step;
+        if took <= limit {
+            return;
+        }
+        let (took_ms, limit_ms) = (took.as_millis() as u64, limit.as_millis() as u64);
+        warn!(
+            duration_ms = took_ms,
+            threshold_ms = limit_ms,
+            "slow step attempt"
+        );
+        let mut event = self
+            .event
+            .with("duration_ms", took_ms)
+            .with("threshold_ms", limit_ms);
+        event.at = Utc::now();
+        shared.events.publish(event);
+    }
 }
 
 fn failed(kind: FailureKind, message: String, retryable: bool) -> Option<AttemptOutcome> {

@@ -54,6 +54,8 @@ pub struct Options {
     pub only_task: Option<Uuid>,
     /// Where claim statement durations are observed, if anywhere.
     pub claim_latency: Option<prometheus_client::metrics::histogram::Histogram>,
+    /// Attempts longer than this publish observability.slow_step.
+    pub slow_step: Duration,
 }
 
 impl Default for Options {
@@ -70,6 +72,7 @@ impl Default for Options {
             max_result_bytes: 1024 * 1024,
             only_task: None,
             claim_latency: None,
+            slow_step: Duration::from_secs(30),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use super::Event;
+use super::{Event, workflow};
 use crate::domain::change::Change;
 
 /// The event bus (cheap to clone).
@@ -22,15 +22,25 @@ impl EventBus {
         Self { sender }
     }
 
-    /// Publish committed changes, one event each, in order.
+    /// Publish the events of committed changes, in order.
     pub fn publish_changes(&self, changes: Vec<Change>) {
         if self.sender.receiver_count() == 0 {
             return;
         }
-        for change in changes {
-            // An error only means nobody is listening right now.
-            let _ = self.sender.send(Arc::new(Event::from(change)));
+        for event in workflow::events_for(changes) {
+            self.publish(event);
         }
+    }
+
+    /// Publish one event.
+    pub fn publish(&self, event: Event) {
+        // An error only means nobody is listening right now.
+        let _ = self.sender.send(Arc::new(event));
+    }
+
+    /// Whether anyone listens (lets publishers skip building an event).
+    pub fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
     }
 
     /// Subscribers listening now.

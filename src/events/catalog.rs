@@ -1,14 +1,17 @@
 //! The event catalog: stable dotted names and what each means.
 
-use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
-use uuid::Uuid;
-
-use crate::domain::change::{Change, StepChange, TaskChange};
+use crate::domain::attempt::FailureKind;
 use crate::domain::{StepStatus, TaskStatus};
 
+/// Payload keys of task state changes.
+const TASK_FIELDS: &[&str] = &["namespace", "name", "from", "to", "reason", "correlation_id"];
+/// Payload keys of step state changes.
+const STEP_FIELDS: &[&str] = &["step_name", "handler", "from", "to", "attempt", "reason"];
+/// Payload keys of registry changes.
+const REGISTRY_FIELDS: &[&str] = &["registry", "name", "replaced"];
+
 macro_rules! catalog {
-    ($($variant:ident => $name:literal : $description:literal),+ $(,)?) => {
+    ($($variant:ident => $name:literal ($fields:expr) : $description:literal),+ $(,)?) => {
         /// Every event Tasker publishes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum EventName {
@@ -28,28 +31,88 @@ macro_rules! catalog {
             pub const fn description(self) -> &'static str {
                 match self { $(EventName::$variant => $description),+ }
             }
+
+            /// The keys of the event's `payload` object.
+            pub const fn payload_fields(self) -> &'static [&'static str] {
+                match self { $(EventName::$variant => $fields),+ }
+            }
         }
     };
 }
 
 catalog! {
-    TaskInitializeRequested => "task.initialize_requested": "A task was created (PENDING).",
-    TaskStarted => "workflow.task_started": "The first step of a task was claimed (IN_PROGRESS).",
-    TaskRetryRequested => "task.retry_requested": "A failed task was reopened by a retry or a manual resolution.",
-    TaskCompleted => "task.completed": "Every step of the task is satisfied (COMPLETE).",
-    TaskFailed => "task.failed": "No step can make progress and a step failed for good (ERROR).",
-    TaskCancelled => "task.cancelled": "The task was cancelled.",
-    TaskResolvedManually => "task.resolved_manually": "The task finished after an operator resolved at least one step.",
-    StepInitializeRequested => "step.initialize_requested": "A step was created with its task (PENDING).",
-    StepEnqueued => "step.enqueued": "Every parent of the step is satisfied; it can be claimed (ENQUEUED).",
-    StepRetryRequested => "step.retry_requested": "An operator gave a failed step a fresh budget of attempts.",
-    StepBeforeHandle => "step.before_handle": "A step was claimed for an attempt and its handler starts (IN_PROGRESS).",
-    StepCompleted => "step.completed": "The handler succeeded (COMPLETE).",
-    StepBackoff => "step.backoff": "An attempt failed; the step waits for its backoff before the next one (WAITING_FOR_RETRY).",
-    StepFailed => "step.failed": "The step failed for good (ERROR).",
-    StepSkipped => "step.skipped": "The step was bypassed at task creation (SKIPPED).",
-    StepCancelled => "step.cancelled": "The step was cancelled with its task.",
-    StepResolvedManually => "step.resolved_manually": "An operator resolved the step (RESOLVED_MANUALLY).",
+    TaskInitializeRequested => "task.initialize_requested" (TASK_FIELDS):
+        "A task was created (PENDING).",
+    TaskStartRequested => "task.start_requested" (TASK_FIELDS):
+        "The first step of a task was claimed (PENDING -> IN_PROGRESS).",
+    TaskRetryRequested => "task.retry_requested" (TASK_FIELDS):
+        "A failed task was reopened by a retry or a manual resolution (ERROR -> IN_PROGRESS).",
+    TaskCompleted => "task.completed" (TASK_FIELDS):
+        "Every step of the task is satisfied (COMPLETE).",
+    TaskFailed => "task.failed" (TASK_FIELDS):
+        "No step can make progress and a step failed for good (ERROR).",
+    TaskCancelled => "task.cancelled" (TASK_FIELDS):
+        "The task was cancelled.",
+    TaskResolvedManually => "task.resolved_manually" (TASK_FIELDS):
+        "The task finished after an operator resolved at least one step.",
+    StepInitializeRequested => "step.initialize_requested" (STEP_FIELDS):
+        "A step was created with its task (PENDING).",
+    StepEnqueued => "step.enqueued" (STEP_FIELDS):
+        "Every parent of the step is satisfied; it can be claimed (ENQUEUED).",
+    StepRetryRequested => "step.retry_requested" (STEP_FIELDS):
+        "An operator gave a failed step a fresh budget of attempts (ERROR -> ENQUEUED).",
+    StepBeforeHandle => "step.before_handle" (STEP_FIELDS):
+        "A step was claimed for an attempt (IN_PROGRESS).",
+    StepHandle => "step.handle" (&["namespace", "step_name", "handler", "attempt", "idempotency_key"]):
+        "The engine calls the step's handler for this attempt (not a state change).",
+    StepCompleted => "step.completed" (STEP_FIELDS):
+        "The handler succeeded (COMPLETE).",
+    StepBackoff => "step.backoff" (STEP_FIELDS):
+        "An attempt failed; the step waits for its backoff before the next one (WAITING_FOR_RETRY).",
+    StepFailed => "step.failed" (STEP_FIELDS):
+        "The step failed for good (ERROR).",
+    StepLeaseExpired => "step.lease_expired" (STEP_FIELDS):
+        "The attempt's lease ran out before it reported (worker or replica lost); the step waits for a new attempt or fails.",
+    StepSkipped => "step.skipped" (STEP_FIELDS):
+        "The step was bypassed at task creation (SKIPPED).",
+    StepCancelled => "step.cancelled" (STEP_FIELDS):
+        "The step was cancelled with its task.",
+    StepResolvedManually => "step.resolved_manually" (STEP_FIELDS):
+        "An operator resolved the step (RESOLVED_MANUALLY).",
+    WorkflowTaskStarted => "workflow.task_started" (&["namespace", "name"]):
+        "The engine began running the task (follows task.start_requested).",
+    WorkflowViableStepsDiscovered => "workflow.viable_steps_discovered" (&["step_names", "count"]):
+        "Steps of the task became ready in one commit (their parents are satisfied).",
+    WorkflowNoViableSteps => "workflow.no_viable_steps" (&["settled_steps", "reason"]):
+        "Steps of the task settled but no new step became ready: the task waits on running or retrying steps.",
+    WorkflowTaskFinalizationStarted => "workflow.task_finalization_started" (&["namespace", "name", "to"]):
+        "Every step of the task is settled; its final status is being published.",
+    WorkflowTaskFinalizationCompleted => "workflow.task_finalization_completed" (&["namespace", "name", "to", "duration_ms"]):
+        "The task's final status is published; duration_ms counts from its creation.",
+    HandlerRegistered => "handler.registered" (REGISTRY_FIELDS):
+        "A handler was added to (or replaced in) the handler registry.",
+    HandlerUnregistered => "handler.unregistered" (REGISTRY_FIELDS):
+        "A handler was removed from the handler registry.",
+    HandlerValidationFailed => "handler.validation_failed" (&["registry", "name", "error"]):
+        "A handler registration was refused; the registry is unchanged.",
+    SubscriberRegistered => "subscriber.registered" (REGISTRY_FIELDS):
+        "An event subscriber was registered.",
+    SubscriberUnregistered => "subscriber.unregistered" (REGISTRY_FIELDS):
+        "An event subscriber was removed.",
+    SubscriberLagged => "subscriber.lagged" (&["name", "missed", "missed_total"]):
+        "A subscriber fell behind its bounded queue and missed events (the engine did not wait).",
+    PluginRegistered => "plugin.registered" (REGISTRY_FIELDS):
+        "An exporter plugin was registered.",
+    PluginUnregistered => "plugin.unregistered" (REGISTRY_FIELDS):
+        "An exporter plugin was removed.",
+    PluginValidationFailed => "plugin.validation_failed" (&["registry", "name", "error"]):
+        "A plugin or subscriber registration was refused; the registry is unchanged.",
+    ObservabilitySlowStep => "observability.slow_step" (&["namespace", "step_name", "handler", "attempt", "duration_ms", "threshold_ms"]):
+        "A step attempt took longer than performance.slow_step_ms.",
+    ObservabilitySlowQuery => "observability.slow_query" (&["statement", "duration_ms", "threshold_ms"]):
+        "A SQL statement took longer than performance.slow_query_ms.",
+    ObservabilityMemorySpike => "observability.memory_spike" (&["rss_bytes", "previous_rss_bytes", "growth_bytes", "threshold_bytes"]):
+        "Resident memory grew by more than performance.memory_spike_bytes between two samples.",
 }
 
 impl EventName {
@@ -58,7 +121,7 @@ impl EventName {
         match (from, to) {
             (None, _) | (_, TaskStatus::Pending) => EventName::TaskInitializeRequested,
             (Some(TaskStatus::Error), TaskStatus::InProgress) => EventName::TaskRetryRequested,
-            (_, TaskStatus::InProgress) => EventName::TaskStarted,
+            (_, TaskStatus::InProgress) => EventName::TaskStartRequested,
             (_, TaskStatus::Complete) => EventName::TaskCompleted,
             (_, TaskStatus::Error) => EventName::TaskFailed,
             (_, TaskStatus::Cancelled) => EventName::TaskCancelled,
@@ -66,14 +129,20 @@ impl EventName {
         }
     }
 
-    /// The event a step transition publishes.
-    pub fn for_step(from: Option<StepStatus>, to: StepStatus) -> Self {
+    /// The event a step transition publishes; `failure` is the kind of the
+    /// failed attempt behind it, if any.
+    pub fn for_step(from: Option<StepStatus>, to: StepStatus, failure: Option<FailureKind>) -> Self {
         match (from, to) {
             (None, _) | (_, StepStatus::Pending) => EventName::StepInitializeRequested,
             (Some(StepStatus::Error), StepStatus::Enqueued) => EventName::StepRetryRequested,
             (_, StepStatus::Enqueued) => EventName::StepEnqueued,
             (_, StepStatus::InProgress) => EventName::StepBeforeHandle,
             (_, StepStatus::Complete) => EventName::StepCompleted,
+            (_, StepStatus::WaitingForRetry | StepStatus::Error)
+                if failure == Some(FailureKind::LeaseExpired) =>
+            {
+                EventName::StepLeaseExpired
+            }
             (_, StepStatus::WaitingForRetry) => EventName::StepBackoff,
             (_, StepStatus::Error) => EventName::StepFailed,
             (_, StepStatus::Skipped) => EventName::StepSkipped,
@@ -81,63 +150,25 @@ impl EventName {
             (_, StepStatus::ResolvedManually) => EventName::StepResolvedManually,
         }
     }
-}
 
-/// A published event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// Catalog name.
-    pub name: EventName,
-    /// When the change was committed.
-    pub at: DateTime<Utc>,
-    /// The task concerned.
-    pub task_id: Uuid,
-    /// The transition behind the event.
-    pub change: Change,
-}
-
-impl Event {
-    /// The step concerned, for step events.
-    pub fn step_id(&self) -> Option<Uuid> {
-        match &self.change {
-            Change::Step(s) => Some(s.step_id),
-            Change::Task(_) => None,
-        }
+    /// The name spelled `name`, if the catalog has it.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|e| e.as_str() == name)
     }
 
-    /// The event's data as JSON (statuses, attempt, reason).
-    pub fn payload(&self) -> Value {
-        match &self.change {
-            Change::Task(TaskChange { from, to, reason, .. }) => json!({
-                "from": from.map(|s| s.as_str()), "to": to.as_str(), "reason": reason,
-            }),
-            Change::Step(StepChange {
-                step_name,
-                from,
-                to,
-                attempt,
-                reason,
-                ..
-            }) => json!({
-                "step_name": step_name, "from": from.map(|s| s.as_str()), "to": to.as_str(),
-                "attempt": attempt, "reason": reason,
-            }),
-        }
+    /// True for events that record a state change (one per audit row).
+    pub fn is_state_change(self) -> bool {
+        let fields = self.payload_fields();
+        std::ptr::eq(fields, TASK_FIELDS) || std::ptr::eq(fields, STEP_FIELDS)
     }
 }
 
-impl From<Change> for Event {
-    fn from(change: Change) -> Self {
-        let (name, at, task_id) = match &change {
-            Change::Task(t) => (EventName::for_task(t.from, t.to), t.at, t.task_id),
-            Change::Step(s) => (EventName::for_step(s.from, s.to), s.at, s.task_id),
-        };
-        Event {
-            name,
-            at,
-            task_id,
-            change,
-        }
+/// Whether `name` matches `pattern`: an exact catalog name, a prefix ending in
+/// `*` (`step.*`), or `*` for everything.
+pub fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
     }
 }
 
@@ -160,7 +191,7 @@ mod tests {
     #[test]
     fn every_allowed_transition_maps_to_an_event_that_matches_its_target() {
         for (from, to) in STEP_TRANSITIONS {
-            let name = EventName::for_step(*from, *to).as_str();
+            let name = EventName::for_step(*from, *to, None).as_str();
             assert!(name.starts_with("step."), "{from:?} -> {to:?}: {name}");
         }
         for (from, to) in TASK_TRANSITIONS {
@@ -171,8 +202,26 @@ mod tests {
             );
         }
         assert_eq!(
-            EventName::for_step(Some(StepStatus::InProgress), StepStatus::Complete),
+            EventName::for_step(Some(StepStatus::InProgress), StepStatus::Complete, None),
             EventName::StepCompleted
         );
+        for to in [StepStatus::WaitingForRetry, StepStatus::Error] {
+            let lost = EventName::for_step(Some(StepStatus::InProgress), to, Some(FailureKind::LeaseExpired));
+            assert_eq!(lost, EventName::StepLeaseExpired);
+        }
+        assert!(EventName::TaskCompleted.is_state_change() && EventName::StepSkipped.is_state_change());
+        assert!(
+            !EventName::StepHandle.is_state_change() && !EventName::WorkflowTaskStarted.is_state_change()
+        );
+    }
+
+    #[test]
+    fn patterns_match_names_and_prefixes() {
+        assert!(name_matches("step.*", "step.completed"));
+        assert!(name_matches("*", "task.failed"));
+        assert!(name_matches("task.failed", "task.failed"));
+        assert!(!name_matches("task.*", "step.failed"));
+        assert_eq!(EventName::parse("step.handle"), Some(EventName::StepHandle));
+        assert_eq!(EventName::parse("step.nope"), None);
     }
 }

@@ -1,8 +1,12 @@
-//! Lifecycle events: the catalog of names and the in-process bus. Every committed
-//! state change becomes exactly one event, published after commit.
+//! Lifecycle events: the catalog of names, the in-process bus and the events
+//! a committed batch implies. Every committed state change becomes exactly one
+//! event, published after commit.
 
 mod bus;
 mod catalog;
+mod event;
+mod workflow;
 
 pub use bus::EventBus;
-pub use catalog::{Event, EventName};
+pub use catalog::{EventName, name_matches};
+pub use event::{Event, WireEvent};

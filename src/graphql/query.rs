@@ -7,9 +7,10 @@ use async_graphql::{Context, ID, Object};
 
 use super::error::{GqlResult, bad_input};
 use super::types::{
-    DependencyGraph, Handler, HandlerKindGql, Namespace, Step, StepHandlerInfo, Task, TaskCursor, TaskFilter,
-    TaskTotals, loaders, parse_id, tasker,
+    DependencyGraph, EventDescription, Handler, HandlerKindGql, Namespace, Step, StepHandlerInfo, Task,
+    TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
 };
+use crate::events::{EventName, name_matches};
 use crate::handlers::HandlerKind;
 use crate::store::{Page, TaskQuery};
 
@@ -174,5 +175,16 @@ impl QueryRoot {
         };
         let group = crate::graphql::groups::TaskGroup::of(std::slice::from_ref(&task));
         Ok(Some(DependencyGraph::of_task(ctx, &group, &task).await?))
+    }
+
+    /// Every event Tasker publishes, with what it means and its payload's
+    /// keys; `names` filters by catalog names or prefixes ending in `*`.
+    async fn event_catalog(&self, names: Option<Vec<String>>) -> Vec<EventDescription> {
+        let patterns = names.unwrap_or_default();
+        EventName::ALL
+            .iter()
+            .filter(|e| patterns.is_empty() || patterns.iter().any(|p| name_matches(p, e.as_str())))
+            .map(|e| EventDescription::from(*e))
+            .collect()
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, ErrorExtensions, ID, Json, Subscription};
+use async_graphql::{Context, ErrorExtensions, ID, Subscription};
 use futures::Stream;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -15,7 +15,7 @@ use super::error::{ErrorCode, GqlError, bad_input};
 use super::types::{Event, Task, parse_id, tasker};
 use crate::domain::StepStatus;
 use crate::domain::change::Change;
-use crate::events;
+use crate::events::{self, EventName, name_matches};
 use crate::service::TaskInfoCache;
 
 /// How often `workAvailable` re-checks for work that became claimable without
@@ -51,14 +51,6 @@ fn drain(rx: &mut Receiver<Arc<events::Event>>) {
     while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
 }
 
-fn name_matches(patterns: &[String], name: &str) -> bool {
-    patterns.is_empty()
-        || patterns.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => p == name,
-        })
-}
-
 /// Live updates.
 pub struct SubscriptionRoot;
 
@@ -85,7 +77,7 @@ impl SubscriptionRoot {
             let mut done = first.status.is_finished();
             yield Ok(Task::one(first));
             while !done {
-                match next_matching(&mut rx, |e| e.task_id == id).await {
+                match next_matching(&mut rx, |e| e.task_id == Some(id)).await {
                     None => break,
                     // A lagged subscriber reloads the full state: nothing is lost.
                     Some(_) => drain(&mut rx),
@@ -118,12 +110,23 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = async_graphql::Result<Event>> + use<>, GqlError> {
         let task_filter = task_id.map(|id| parse_id(&id, "taskId")).transpose()?;
         let patterns = names.unwrap_or_default();
+        if let Some(unknown) = patterns
+            .iter()
+            .find(|p| !EventName::ALL.iter().any(|e| name_matches(p, e.as_str())))
+        {
+            return Err(bad_input(
+                "names",
+                format!("{unknown:?} matches no event of the catalog (see Query.eventCatalog)"),
+            )
+            .into());
+        }
         let tasker = tasker(ctx)?.clone();
         let mut rx = tasker.events().subscribe();
         let mut cache = TaskInfoCache::new(tasker, TASKS_REMEMBERED);
         Ok(async_stream::stream! {
             let wanted = |e: &events::Event| {
-                task_filter.is_none_or(|t| t == e.task_id) && name_matches(&patterns, e.name.as_str())
+                task_filter.is_none_or(|t| Some(t) == e.task_id)
+                    && (patterns.is_empty() || patterns.iter().any(|p| name_matches(p, e.name.as_str())))
             };
             while let Some(next) = next_matching(&mut rx, wanted).await {
                 let event = match next {
@@ -134,26 +137,23 @@ impl SubscriptionRoot {
                         continue;
                     }
                 };
-                let info = match cache.get(event.task_id).await {
-                    Ok(Some(info)) => info,
-                    Ok(None) => continue,
-                    Err(err) => {
-                        yield Err(GqlError::from(err).into());
-                        continue;
-                    }
+                let info = match event.task_id {
+                    None => None,
+                    Some(task_id) => match cache.get(task_id).await {
+                        Ok(Some(info)) => Some(info),
+                        // Deleted since: nothing left to show.
+                        Ok(None) => continue,
+                        Err(err) => {
+                            yield Err(GqlError::from(err).into());
+                            continue;
+                        }
+                    },
                 };
-                if namespace.as_ref().is_some_and(|n| n != &info.namespace) {
+                let event_namespace = info.as_ref().map(|i| i.namespace.as_str()).or_else(|| event.namespace());
+                if namespace.as_ref().is_some_and(|n| Some(n.as_str()) != event_namespace) {
                     continue;
                 }
-                yield Ok(Event {
-                    name: event.name.as_str().to_owned(),
-                    at: event.at,
-                    task_id: ID(event.task_id.to_string()),
-                    step_id: event.step_id().map(|s| ID(s.to_string())),
-                    namespace: info.namespace,
-                    payload: Json(event.payload()),
-                    correlation_id: info.correlation_id,
-                });
+                yield Ok(Event::new(&event, info));
             }
         })
     }
@@ -190,7 +190,7 @@ impl SubscriptionRoot {
                         while let Some(item) = pending.take() {
                             match item {
                                 Ok(event) => {
-                                    if let Change::Step(s) = &event.change
+                                    if let Some(Change::Step(s)) = &event.change
                                         && s.external && s.to == StepStatus::Enqueued && wanted.contains(&s.handler)
                                     {
                                         ready.insert(s.handler.clone());
@@ -230,19 +230,5 @@ impl SubscriptionRoot {
                 }
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::name_matches;
-
-    #[test]
-    fn names_match_exactly_or_by_prefix() {
-        let patterns = vec!["step.*".to_owned(), "task.completed".to_owned()];
-        assert!(name_matches(&patterns, "step.completed"));
-        assert!(name_matches(&patterns, "task.completed"));
-        assert!(!name_matches(&patterns, "task.failed"));
-        assert!(name_matches(&[], "anything"));
     }
 }

@@ -151,6 +151,7 @@ async fn record_completions(
             filter: lease_condition(tx.backend(), reports, which),
             set,
             reason: None,
+            failure: None,
         },
         now,
     )
@@ -235,6 +236,7 @@ async fn record_failures(
                 filter: lease_condition(tx.backend(), reports, &[i]),
                 set,
                 reason: Some(format!("{}: {}", failure.kind.as_str(), clip(&failure.message))),
+                failure: Some(failure.kind),
             },
             now,
         )

@@ -125,6 +125,7 @@ pub async fn claim_steps(
             filter: Condition::all().add(C::Id.in_subquery(candidates)),
             set: lease_columns(&claim, Uuid::new_v4(), now),
             reason: None,
+            failure: None,
         },
         now,
     )

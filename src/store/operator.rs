@@ -94,6 +94,7 @@ pub async fn cancel_task(
             filter: Condition::all().add(workflow_step::Column::TaskId.eq(task_id)),
             set,
             reason: reason.clone(),
+            failure: None,
         },
         now,
     )
@@ -149,6 +150,7 @@ async fn reopen_failed_step(
                 (workflow_step::Column::CompletedAt, null_time()),
             ],
             reason: Some("retry requested".to_owned()),
+            failure: None,
         },
         now,
     )
@@ -224,6 +226,7 @@ pub async fn resolve_step(
             filter: Condition::all().add(workflow_step::Column::Id.eq(step_id)),
             set,
             reason: Some(reason.unwrap_or_else(|| "resolved manually".to_owned())),
+            failure: None,
         },
         now,
     )

@@ -136,6 +136,7 @@ pub async fn promote_children(
                 filter: Condition::all().add(any_of(tx.backend(), workflow_step::Column::Id, shared)),
                 set: vec![(workflow_step::Column::ReadyAt, Expr::value(now))],
                 reason: None,
+                failure: None,
             },
             now,
         )
@@ -151,6 +152,7 @@ pub async fn promote_children(
                 filter: Condition::all().add(any_of(tx.backend(), workflow_step::Column::Id, local)),
                 set: lease_columns(claim, Uuid::new_v4(), now),
                 reason: None,
+                failure: None,
             },
             now,
         )

@@ -162,6 +162,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
                 started_at: None,
                 sequence: int(seq + 1),
                 reason: (to == StepStatus::Skipped).then(|| "bypassed at creation".to_owned()),
+                failure: None,
                 at: now,
             })?;
         }

@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, UpdateMany};
 
 use super::error::{Error, Result};
 use super::txn::WriteTxn;
+use crate::domain::attempt::FailureKind;
 use crate::domain::change::{StepChange, TaskChange};
 use crate::domain::{StepStatus, TaskStatus};
 use crate::entities::{task, workflow_step};
@@ -32,6 +33,8 @@ pub(crate) struct StepMove {
     pub set: Vec<(workflow_step::Column, SimpleExpr)>,
     /// Stored with each transition row.
     pub reason: Option<String>,
+    /// The kind of the failed attempt behind the move, if any.
+    pub failure: Option<FailureKind>,
 }
 
 /// A set of tasks to move to one status.
@@ -139,6 +142,7 @@ pub(crate) async fn move_steps(
                 started_at: row.started_at,
                 sequence,
                 reason: change.reason.clone(),
+                failure: change.failure,
                 at: now,
             })?;
             from = Some(to);

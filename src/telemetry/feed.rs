@@ -22,9 +22,11 @@ pub async fn follow(tasker: Tasker, cancel: CancellationToken) {
             received = rx.recv() => received,
         };
         match received {
+            // Relayed from another replica: counted there.
+            Ok(event) if event.origin.is_some() => {}
             Ok(event) => {
                 let namespace = match &event.change {
-                    Change::Task(t) => {
+                    Some(Change::Task(t)) => {
                         let info = TaskInfo {
                             namespace: t.namespace.clone(),
                             correlation_id: t.correlation_id.clone(),
@@ -33,12 +35,13 @@ pub async fn follow(tasker: Tasker, cancel: CancellationToken) {
                         None
                     }
                     // Deleted, or the database is down: counted under "unknown".
-                    Change::Step(s) => Some(match tasks.get(s.task_id).await {
+                    Some(Change::Step(s)) => Some(match tasks.get(s.task_id).await {
                         Ok(Some(info)) => info.namespace,
                         _ => "unknown".to_owned(),
                     }),
+                    None => None,
                 };
-                metrics.record_change(event.name.as_str(), &event.change, namespace.as_deref());
+                metrics.record_event(event.name.as_str(), event.change.as_ref(), namespace.as_deref());
             }
             Err(RecvError::Lagged(missed)) => metrics.events_dropped(missed),
             Err(RecvError::Closed) => return,

@@ -15,6 +15,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::process::ProcessCollector;
 use crate::domain::StepStatus;
+use crate::domain::attempt::FailureKind;
 use crate::domain::change::{Change, StepChange, TaskChange};
 
 /// What `GET /metrics` answers with (OpenMetrics text, which Prometheus reads).
@@ -217,8 +218,9 @@ impl Metrics {
         }))
     }
 
-    /// Count one committed change; `namespace` is the step's task's, when known.
-    pub fn record_change(&self, event: &str, change: &Change, namespace: Option<&str>) {
+    /// Count one event and the committed change behind it, if any;
+    /// `namespace` is the step's task's, when known.
+    pub fn record_event(&self, event: &str, change: Option<&Change>, namespace: Option<&str>) {
         let m = &self.0;
         m.events
             .get_or_create(&EventLabels {
@@ -226,8 +228,9 @@ impl Metrics {
             })
             .inc();
         match change {
-            Change::Task(t) => self.record_task(t),
-            Change::Step(s) => self.record_step(s, namespace.unwrap_or("unknown")),
+            Some(Change::Task(t)) => self.record_task(t),
+            Some(Change::Step(s)) => self.record_step(s, namespace.unwrap_or("unknown")),
+            None => {}
         }
     }
 
@@ -257,10 +260,10 @@ impl Metrics {
             return;
         }
         let outcome = match s.to {
+            _ if s.failure == Some(FailureKind::LeaseExpired) => "lease_expired",
             StepStatus::Complete => "success",
             StepStatus::WaitingForRetry => "retry",
             StepStatus::Error => "failure",
-            StepStatus::Enqueued => "lease_expired",
             // Cancelled or resolved while running: not an attempt outcome.
             _ => return,
         };

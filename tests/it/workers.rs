@@ -118,6 +118,7 @@ async fn worker_round_trip(db: &TestDb) {
 async fn lease_expiry(db: &TestDb) {
     let h = Harness::start(db).await;
     h.register(TEMPLATE).await;
+    let mut events = h.tasker.events().subscribe();
     let id = h.create("checkout", json!({})).await;
     let first = claim_one(&h, 1).await;
     // No heartbeat: the engine's poll recovers the step once the lease lapses.
@@ -142,6 +143,15 @@ async fn lease_expiry(db: &TestDb) {
         errors.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         vec!["lease_expired"]
     );
+    let mut lost = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if event.name == tasker::events::EventName::StepLeaseExpired {
+            lost.push(event.payload());
+        }
+    }
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0]["to"], "WAITING_FOR_RETRY");
+    assert_eq!(lost[0]["attempt"], 1);
     h.stop().await;
 }
 

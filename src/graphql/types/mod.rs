@@ -12,7 +12,7 @@ use async_graphql::{Context, ID};
 use uuid::Uuid;
 
 pub use enums::HandlerKindGql;
-pub use event::Event;
+pub use event::{Event, EventDescription};
 pub use graph::DependencyGraph;
 pub use step::Step;
 pub use task::{Task, TaskCursor, TaskFilter, TaskTotals};

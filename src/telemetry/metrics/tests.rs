@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::domain::TaskStatus;
+use crate::domain::attempt::FailureKind;
 
 fn scrape(metrics: &Metrics) -> Scrape {
     let text = metrics.encode();
@@ -52,6 +53,7 @@ fn step_change(from: StepStatus, to: StepStatus, ran_for: Span) -> Change {
         started_at: Some(now - ran_for),
         sequence: 4,
         reason: None,
+        failure: None,
         at: now,
     })
 }
@@ -59,27 +61,37 @@ fn step_change(from: StepStatus, to: StepStatus, ran_for: Span) -> Change {
 #[test]
 fn changes_become_counters_and_histograms() {
     let m = Metrics::new();
-    m.record_change(
+    m.record_event(
         "task.completed",
-        &task_change(TaskStatus::Complete, Span::seconds(2)),
+        Some(&task_change(TaskStatus::Complete, Span::seconds(2))),
         None,
     );
     let ran = Span::milliseconds(300);
-    m.record_change(
+    m.record_event(
         "step.completed",
-        &step_change(StepStatus::InProgress, StepStatus::Complete, ran),
+        Some(&step_change(StepStatus::InProgress, StepStatus::Complete, ran)),
         Some("pay"),
     );
-    m.record_change(
+    m.record_event(
         "step.backoff",
-        &step_change(StepStatus::InProgress, StepStatus::WaitingForRetry, ran),
+        Some(&step_change(
+            StepStatus::InProgress,
+            StepStatus::WaitingForRetry,
+            ran,
+        )),
         Some("pay"),
     );
-    m.record_change(
+    m.record_event(
         "step.enqueued",
-        &step_change(StepStatus::Pending, StepStatus::Enqueued, ran),
+        Some(&step_change(StepStatus::Pending, StepStatus::Enqueued, ran)),
         Some("pay"),
     );
+    let mut lost = step_change(StepStatus::InProgress, StepStatus::WaitingForRetry, ran);
+    if let Change::Step(step) = &mut lost {
+        step.failure = Some(FailureKind::LeaseExpired);
+    }
+    m.record_event("step.lease_expired", Some(&lost), Some("pay"));
+    m.record_event("handler.registered", None, None);
     m.events_dropped(7);
     m.set_depths(3, 5);
     let s = scrape(&m);
@@ -114,15 +126,21 @@ fn changes_become_counters_and_histograms() {
         ),
         Some(1.0)
     );
-    // Two attempts of 0.3 s: both in the buckets from 0.512 s up, none below 0.256 s.
-    assert_eq!(value(&s, "tasker_step_duration_seconds_count", &step), Some(2.0));
-    assert_eq!(value(&s, "tasker_step_duration_seconds_sum", &step), Some(0.6));
+    let lease = [step[0], step[1], ("outcome", "lease_expired")];
+    assert_eq!(value(&s, "tasker_step_attempts_total", &lease), Some(1.0));
+    assert_eq!(
+        value(&s, "tasker_events_total", &[("event", "handler.registered")]),
+        Some(1.0)
+    );
+    // Three attempts of 0.3 s: all in the buckets from 0.512 s up, none below 0.256 s.
+    assert_eq!(value(&s, "tasker_step_duration_seconds_count", &step), Some(3.0));
+    assert!((value(&s, "tasker_step_duration_seconds_sum", &step).unwrap_or(0.0) - 0.9).abs() < 1e-9);
     let text = m.encode();
     let bucket = |le: &str| {
         format!(r#"tasker_step_duration_seconds_bucket{{le="{le}",namespace="pay",handler="charge_card"}}"#)
     };
     assert!(text.contains(&format!("{} 0\n", bucket("0.256"))), "{text}");
-    assert!(text.contains(&format!("{} 2\n", bucket("0.512"))), "{text}");
+    assert!(text.contains(&format!("{} 3\n", bucket("0.512"))), "{text}");
     assert_eq!(
         value(&s, "tasker_events_total", &[("event", "step.backoff")]),
         Some(1.0)
@@ -144,7 +162,7 @@ fn label_values_are_escaped() {
     if let Change::Task(t) = &mut change {
         t.namespace = "we\"ird\\ns\nx".into();
     }
-    m.record_change("task.failed", &change, None);
+    m.record_event("task.failed", Some(&change), None);
     let text = m.encode();
     assert!(text.contains(r#"namespace="we\"ird\\ns\nx""#), "{text}");
 }

@@ -1,0 +1,122 @@
+//! `[observability]`, `[tracing]` and `[redis]`: what is logged, traced and
+//! shared between replicas, and the performance monitor's thresholds.
+
+use serde::{Deserialize, Serialize};
+
+/// Keys whose values never reach logs or events (matched case-insensitively,
+/// as whole keys or as parts of them: `db_password`, `X-Api-Key`).
+pub const DEFAULT_FILTERED_KEYS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "api_key",
+    "apikey",
+    "api-key",
+    "private_key",
+    "credential",
+    "cookie",
+    "session",
+    "ssn",
+    "credit_card",
+    "card_number",
+    "cvv",
+];
+
+/// `[observability]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObservabilityConfig {
+    /// Keys filtered out of logged and published payloads.
+    pub filtered_keys: Vec<String>,
+    /// Share of high-volume events (step.* and workflow.*) that become log
+    /// lines and spans, from 0 to 1; metrics always count every event.
+    pub event_sampling_rate: f64,
+    /// Event names or `prefix.*` patterns never logged or traced.
+    pub filtered_events: Vec<String>,
+    /// An attempt longer than this publishes observability.slow_step.
+    pub slow_step_ms: u64,
+    /// A SQL statement longer than this publishes observability.slow_query.
+    pub slow_query_ms: u64,
+    /// Resident-memory growth between two samples that publishes observability.memory_spike.
+    pub memory_spike_bytes: u64,
+    /// How often resident memory is sampled.
+    pub memory_sample_seconds: u64,
+    /// Queue of each in-process subscriber (events beyond it are dropped and counted).
+    pub subscriber_queue: usize,
+}
+
+impl Default for ObservabilityConfig {
+    fn default() -> Self {
+        Self {
+            filtered_keys: DEFAULT_FILTERED_KEYS.iter().map(|k| (*k).to_owned()).collect(),
+            event_sampling_rate: 1.0,
+            filtered_events: Vec::new(),
+            slow_step_ms: 30_000,
+            slow_query_ms: 500,
+            memory_spike_bytes: 64 * 1024 * 1024,
+            memory_sample_seconds: 10,
+            subscriber_queue: 1024,
+        }
+    }
+}
+
+/// `[tracing]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// OTLP/HTTP endpoint (e.g. `http://127.0.0.1:4318`); empty leaves
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` to decide, and no export when both are unset.
+    pub otlp_endpoint: String,
+    /// `service.name` of exported spans.
+    pub service_name: String,
+    /// Share of new traces sampled, from 0 to 1 (a parent's decision wins).
+    pub sampling_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "tasker".to_owned(),
+            sampling_ratio: 1.0,
+        }
+    }
+}
+
+impl TracingConfig {
+    /// The endpoint spans go to, if any: the config, else the standard variable.
+    pub fn endpoint(&self) -> Option<String> {
+        Some(self.otlp_endpoint.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+            .filter(|e| !e.trim().is_empty())
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`; empty runs in local mode (no fan-out across replicas).
+    pub url: String,
+    /// Prefix of every key and channel, so that deployments can share a server.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            key_prefix: "tasker".to_owned(),
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The configured URL, if any.
+    pub fn url(&self) -> Option<&str> {
+        Some(self.url.trim()).filter(|u| !u.is_empty())
+    }
+}
