@@ -110,6 +110,7 @@ pub struct App {
     listen: SocketAddr,
     graphql: crate::graphql::Settings,
     max_request_bytes: usize,
+    feed_queue: usize,
 }
 
 impl App {
@@ -126,6 +127,7 @@ impl App {
             listen,
             graphql: config.graphql_settings(),
             max_request_bytes: config.graphql.max_request_bytes,
+            feed_queue: config.events.channel_capacity,
         })
     }
 
@@ -154,7 +156,9 @@ impl App {
     ) -> Result<(), StartError> {
         let bound = listener.local_addr().map_err(StartError::Serve)?;
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
-        let metrics = tokio::spawn(crate::telemetry::follow(self.tasker.clone(), cancel.clone()));
+        if let Err(err) = crate::telemetry::follow(&self.tasker, self.feed_queue) {
+            warn!(error = %err, "metrics will not count events");
+        }
         let state = AppState {
             schema: crate::graphql::schema(self.tasker.clone(), &self.graphql),
             tasker: self.tasker.clone(),
@@ -169,9 +173,7 @@ impl App {
         if engine.await.is_err() {
             warn!("the engine task ended abnormally");
         }
-        if metrics.await.is_err() {
-            warn!("the metrics feed ended abnormally");
-        }
+        let _ = self.tasker.subscribers().unsubscribe(crate::telemetry::FEED);
         self.tasker.store().clone().close().await?;
         served.map_err(StartError::Serve)
     }

@@ -17,6 +17,7 @@ pub mod events;
 pub mod graphql;
 pub mod handlers;
 pub mod http;
+pub mod registry;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -313,6 +313,7 @@ impl Config {
                 max_backoff_ms: ms(b.max_backoff_seconds),
                 jitter: b.jitter,
             },
+            subscriber_queue: self.observability.subscriber_queue,
         }
     }
 }

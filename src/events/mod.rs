@@ -5,8 +5,10 @@
 mod bus;
 mod catalog;
 mod event;
+mod subscriber;
 mod workflow;
 
 pub use bus::EventBus;
 pub use catalog::{EventName, name_matches};
 pub use event::{Event, WireEvent};
+pub use subscriber::{Subscriber, SubscriberEntry, SubscriberStats, Subscribers};

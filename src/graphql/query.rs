@@ -7,8 +7,8 @@ use async_graphql::{Context, ID, Object};
 
 use super::error::{GqlResult, bad_input};
 use super::types::{
-    DependencyGraph, EventDescription, Handler, HandlerKindGql, Namespace, Step, StepHandlerInfo, Task,
-    TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
+    DependencyGraph, EventDescription, Handler, HandlerKindGql, Namespace, RegistryGql, RegistryMatch, Step,
+    StepHandlerInfo, Task, TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
 };
 use crate::events::{EventName, name_matches};
 use crate::handlers::HandlerKind;
@@ -186,5 +186,22 @@ impl QueryRoot {
             .filter(|e| patterns.is_empty() || patterns.iter().any(|p| name_matches(p, e.as_str())))
             .map(|e| EventDescription::from(*e))
             .collect()
+    }
+
+    /// This replica's registries (handlers, event subscribers, exporters)
+    /// with their counters and health.
+    async fn registries(&self, ctx: &Context<'_>) -> GqlResult<Vec<RegistryGql>> {
+        Ok(tasker(ctx)?.registries().into_iter().map(Into::into).collect())
+    }
+
+    /// Entries of every registry whose name matches `query`: `*` matches any
+    /// run of characters, a query without `*` matches names containing it;
+    /// case-insensitive.
+    async fn search_registries(&self, ctx: &Context<'_>, query: String) -> GqlResult<Vec<RegistryMatch>> {
+        if query.len() > 256 {
+            return Err(bad_input("query", "at most 256 characters").into());
+        }
+        let found = tasker(ctx)?.search_registries(&query);
+        Ok(found.into_iter().map(Into::into).collect())
     }
 }

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+pub use crate::registry::RegistryError;
 pub use builtin::http::parse_retry_after;
-pub use registry::{HandlerInfo, HandlerKind, HandlerRegistry, RegistryError};
+pub use registry::{HandlerEntry, HandlerInfo, HandlerKey, HandlerKind, HandlerRegistry};
 
 /// Everything a handler gets for one attempt.
 #[derive(Debug, Clone)]

@@ -1,15 +1,16 @@
-//! The handler registry: thread-safe, namespaced, atomic register/replace.
+//! The handler registry: the generic registry keyed by namespace and name.
 //! A step in namespace `ns` bound to handler `h` resolves to `ns`'s own `h` if
 //! one is registered, else to the global `h` (where the built-ins live).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::StepHandler;
 use super::builtin;
 use crate::domain::template::{HandlerCatalog, HandlerIssue};
+use crate::events::EventName;
+use crate::registry::{Registered, Registry, RegistryError, RegistryEvents, valid_name};
 
 /// Where a handler comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -32,31 +33,51 @@ pub struct HandlerInfo {
     pub kind: HandlerKind,
 }
 
-/// Why a registration was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegistryError {
-    /// The name is taken and `replace` was not asked for.
-    #[error("handler {0} is already registered; pass replace = true to swap it")]
-    AlreadyRegistered(String),
-    /// The name cannot be used.
-    #[error("invalid handler name {0:?}: it must be non-empty, at most 256 characters, without whitespace")]
-    InvalidName(String),
-    /// Nothing to unregister.
-    #[error("handler {0} is not registered")]
-    NotRegistered(String),
+/// A handler's key: global handlers (`namespace` None) sort first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HandlerKey {
+    /// `None` for global handlers.
+    pub namespace: Option<String>,
+    /// Name steps refer to.
+    pub name: String,
 }
 
-type Key = (Option<String>, String);
+impl std::fmt::Display for HandlerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
 
-struct Entry {
+/// A registered handler and where it comes from.
+#[derive(Clone)]
+pub struct HandlerEntry {
     handler: Arc<dyn StepHandler>,
     kind: HandlerKind,
 }
 
+impl Registered for HandlerEntry {}
+
+const EVENTS: RegistryEvents = RegistryEvents {
+    registered: EventName::HandlerRegistered,
+    unregistered: EventName::HandlerUnregistered,
+    refused: EventName::HandlerValidationFailed,
+};
+
 /// Registered step handlers (cheap to clone; clones share the same registry).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct HandlerRegistry {
-    entries: Arc<RwLock<BTreeMap<Key, Entry>>>,
+    entries: Registry<HandlerKey, HandlerEntry>,
+}
+
+impl Default for HandlerRegistry {
+    fn default() -> Self {
+        Self {
+            entries: Registry::new("handlers", EVENTS),
+        }
+    }
 }
 
 impl std::fmt::Debug for HandlerRegistry {
@@ -67,10 +88,10 @@ impl std::fmt::Debug for HandlerRegistry {
     }
 }
 
-fn display(key: &Key) -> String {
-    match &key.0 {
-        Some(ns) => format!("{ns}/{}", key.1),
-        None => key.1.clone(),
+fn key(namespace: Option<&str>, name: &str) -> HandlerKey {
+    HandlerKey {
+        namespace: namespace.map(str::to_owned),
+        name: name.to_owned(),
     }
 }
 
@@ -78,33 +99,21 @@ impl HandlerRegistry {
     /// A registry holding the built-in handlers.
     pub fn with_builtins() -> Self {
         let registry = Self::default();
-        {
-            let mut entries = registry.write();
-            for (name, handler) in builtin::all() {
-                entries.insert(
-                    (None, name.to_owned()),
-                    Entry {
-                        handler,
-                        kind: HandlerKind::Builtin,
-                    },
-                );
-            }
+        for (name, handler) in builtin::all() {
+            let entry = HandlerEntry {
+                handler,
+                kind: HandlerKind::Builtin,
+            };
+            // Built-in names are valid and distinct; a failure here is a bug
+            // the unit tests catch.
+            let _ = registry.entries.register(key(None, name), entry, true);
         }
         registry
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Entry>> {
-        // A panic while holding the lock cannot leave the map half-written
-        // (every write is a single insert/remove), so a poisoned lock is usable.
-        self.entries
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Entry>> {
-        self.entries
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The generic registry behind this one (stats, health, events).
+    pub fn registry(&self) -> &Registry<HandlerKey, HandlerEntry> {
+        &self.entries
     }
 
     /// Register `handler` as `name` (global when `namespace` is `None`).
@@ -115,50 +124,38 @@ impl HandlerRegistry {
         handler: Arc<dyn StepHandler>,
         replace: bool,
     ) -> Result<(), RegistryError> {
-        let valid = |s: &str| !s.is_empty() && s.len() <= 256 && !s.chars().any(char::is_whitespace);
-        if !valid(name) || namespace.is_some_and(|ns| !valid(ns)) {
-            return Err(RegistryError::InvalidName(name.to_owned()));
+        let key = key(namespace, name);
+        if !valid_name(name) || namespace.is_some_and(|ns| !valid_name(ns)) {
+            return Err(self.entries.refuse_name(&key));
         }
-        let key: Key = (namespace.map(str::to_owned), name.to_owned());
-        let mut entries = self.write();
-        if entries.contains_key(&key) && !replace {
-            return Err(RegistryError::AlreadyRegistered(display(&key)));
-        }
-        entries.insert(
-            key,
-            Entry {
-                handler,
-                kind: HandlerKind::Rust,
-            },
-        );
-        Ok(())
+        let entry = HandlerEntry {
+            handler,
+            kind: HandlerKind::Rust,
+        };
+        self.entries.register(key, entry, replace).map(|_| ())
     }
 
     /// Remove a handler.
     pub fn unregister(&self, namespace: Option<&str>, name: &str) -> Result<(), RegistryError> {
-        let key: Key = (namespace.map(str::to_owned), name.to_owned());
-        self.write()
-            .remove(&key)
-            .map(|_| ())
-            .ok_or_else(|| RegistryError::NotRegistered(display(&key)))
+        self.entries.unregister(&key(namespace, name)).map(|_| ())
     }
 
     /// The handler a step of `namespace` bound to `name` runs.
     pub fn resolve(&self, namespace: &str, name: &str) -> Option<Arc<dyn StepHandler>> {
-        let entries = self.read();
-        entries
-            .get(&(Some(namespace.to_owned()), name.to_owned()))
-            .or_else(|| entries.get(&(None, name.to_owned())))
-            .map(|e| Arc::clone(&e.handler))
+        self.entries
+            .get(&key(Some(namespace), name))
+            .or_else(|| self.entries.get(&key(None, name)))
+            .map(|e| e.handler)
     }
 
     /// Everything registered, globals first, then by namespace and name.
     pub fn list(&self) -> Vec<HandlerInfo> {
-        self.read()
-            .iter()
-            .map(|((namespace, name), e)| HandlerInfo {
-                namespace: namespace.clone(),
-                name: name.clone(),
+        self.entries
+            .entries()
+            .into_iter()
+            .map(|(k, e)| HandlerInfo {
+                namespace: k.namespace,
+                name: k.name,
                 kind: e.kind,
             })
             .collect()
@@ -212,16 +209,16 @@ mod tests {
     fn registering_twice_needs_replace() {
         let r = HandlerRegistry::default();
         r.register(None, "x", Arc::new(Fixed("a")), false).expect("first");
-        assert_eq!(
+        assert!(matches!(
             r.register(None, "x", Arc::new(Fixed("b")), false),
-            Err(RegistryError::AlreadyRegistered("x".into()))
-        );
+            Err(RegistryError::AlreadyRegistered { name, .. }) if name == "x"
+        ));
         assert!(r.register(None, "x", Arc::new(Fixed("b")), true).is_ok());
         assert!(r.unregister(None, "x").is_ok());
         assert!(r.unregister(None, "x").is_err());
         assert!(matches!(
             r.register(None, "a b", Arc::new(Fixed("c")), false),
-            Err(RegistryError::InvalidName(_))
+            Err(RegistryError::InvalidName { .. })
         ));
     }
 

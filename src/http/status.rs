@@ -100,6 +100,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             "templates": or_error(templates.map(|n| json!(n))),
             "handlers": tasker.handlers().list().len(),
         },
+        "registries": tasker.registries(),
         "events": {"subscribers": tasker.events().subscriber_count()},
     });
     let code = if ok {

@@ -6,13 +6,14 @@ mod error;
 mod graphs;
 mod parsed;
 mod reads;
+mod registries;
 mod task_info;
 mod tasks;
 mod templates;
 mod views;
 mod workers;
 
-use crate::telemetry::Metrics;
+use crate::telemetry::{Exporters, Metrics};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use std::time::Duration;
 pub use error::{Error, Result};
 pub use graphs::{ObservedByTemplate, template_key};
 pub use reads::TaskList;
+pub use registries::{RegistryMatch, RegistryView};
 pub use task_info::{TaskInfo, TaskInfoCache};
 pub use tasks::{CreateTask, Created, TaskDetail};
 pub use templates::{LoadedTemplate, TEMPLATE_EXTENSIONS};
@@ -31,7 +33,7 @@ use crate::domain::backoff::RetryDefaults;
 use crate::domain::context::ContextSchema;
 use crate::domain::template::TemplateLimits;
 use crate::engine::{Clock, EngineHandle};
-use crate::events::EventBus;
+use crate::events::{EventBus, Subscribers};
 use crate::handlers::HandlerRegistry;
 use crate::store::{self, Store, WriteTxn};
 
@@ -68,11 +70,15 @@ pub struct Settings {
     pub analysis: crate::domain::analysis::AnalysisConfig,
     /// Retry defaults templates override per step.
     pub retry_defaults: RetryDefaults,
+    /// Queue of each typed event subscriber (0: the default, 1,024).
+    pub subscriber_queue: usize,
 }
 
 /// Compiled context schemas by (template id, content hash); bounded.
 type SchemaCache = Mutex<HashMap<(uuid::Uuid, String), Arc<ContextSchema>>>;
 const SCHEMA_CACHE_LIMIT: usize = 1_000;
+/// Queue of a typed subscriber unless configured.
+const DEFAULT_SUBSCRIBER_QUEUE: usize = 1024;
 
 /// The application services (cheap to clone).
 #[derive(Clone)]
@@ -87,6 +93,8 @@ pub struct Tasker {
     observed: Arc<graphs::ObservedCache>,
     parsed: Arc<parsed::ParsedTemplates>,
     metrics: Metrics,
+    subscribers: Subscribers,
+    exporters: Exporters,
 }
 
 impl std::fmt::Debug for Tasker {
@@ -107,9 +115,20 @@ impl Tasker {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
+        let metrics = Metrics::new();
+        handlers.registry().attach(&events);
+        let queue = match settings.subscriber_queue {
+            0 => DEFAULT_SUBSCRIBER_QUEUE,
+            n => n,
+        };
+        let subscribers = Subscribers::new(&events, queue, Some(metrics.events_dropped_counter()));
+        let exporters = Exporters::with_builtins();
+        exporters.registry().attach(&events);
         Self {
             store,
             handlers,
+            subscribers,
+            exporters,
             events,
             clock,
             engine: None,
@@ -117,7 +136,7 @@ impl Tasker {
             schemas: Arc::new(Mutex::new(HashMap::new())),
             observed: Arc::default(),
             parsed: Arc::default(),
-            metrics: Metrics::new(),
+            metrics,
         }
     }
 
@@ -150,6 +169,16 @@ impl Tasker {
     /// The event bus.
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// The exporter plugins.
+    pub fn exporters(&self) -> &Exporters {
+        &self.exporters
+    }
+
+    /// The typed event subscribers.
+    pub fn subscribers(&self) -> &Subscribers {
+        &self.subscribers
     }
 
     /// The settings.

@@ -290,6 +290,11 @@ impl Metrics {
         self.0.events_dropped.inc_by(missed);
     }
 
+    /// The counter of missed events, for subscribers to add to.
+    pub fn events_dropped_counter(&self) -> Counter {
+        self.0.events_dropped.clone()
+    }
+
     /// The engine's claim statements' durations.
     pub fn claim_latency(&self) -> Histogram {
         self.0.claim_latency.clone()

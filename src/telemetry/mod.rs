@@ -1,11 +1,13 @@
 //! Logs: `tracing` to stdout, pretty on a terminal and JSON lines otherwise;
 //! and the Prometheus metrics.
 
+mod export;
 mod feed;
 pub mod metrics;
 mod process;
 
-pub use feed::follow;
+pub use export::{Exporter, ExporterEntry, Exporters};
+pub use feed::{NAME as FEED, follow};
 pub use metrics::Metrics;
 
 use std::io::IsTerminal;

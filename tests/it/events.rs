@@ -174,3 +174,116 @@ async fn subscribing_to_an_unknown_event_name_is_refused() {
     assert_eq!(error["extensions"]["field"], "names", "{message}");
     app.stop().await;
 }
+
+struct Collect(tokio::sync::mpsc::UnboundedSender<Arc<Event>>);
+
+#[async_trait::async_trait]
+impl tasker::events::Subscriber for Collect {
+    async fn handle(&self, event: Arc<Event>) {
+        let _ = self.0.send(event);
+    }
+}
+
+#[tokio::test]
+async fn registries_are_listed_searched_and_publish_their_changes() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(test_config(&db)).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    app.tasker
+        .subscribers()
+        .subscribe(
+            "audit_log",
+            &["handler.*", "step.completed"],
+            Arc::new(Collect(tx)),
+            false,
+        )
+        .expect("subscribes");
+    app.tasker
+        .handlers()
+        .register(Some("payments"), "charge_card", Arc::new(tasker_noop()), false)
+        .expect("registers");
+    let registered = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    assert_eq!(registered.name, EventName::HandlerRegistered);
+    assert_eq!(registered.payload()["name"], "payments/charge_card");
+
+    let listed = app
+        .post(
+            "{ registries { name healthy problems stats { size registrations rejections } } }",
+            json!({}),
+        )
+        .await;
+    let registries = listed["data"]["registries"].as_array().expect("list");
+    let names: Vec<&str> = registries.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["handlers", "subscribers", "exporters"]);
+    assert!(registries.iter().all(|r| r["healthy"] == true), "{listed}");
+    // The metrics feed and the subscriber above.
+    assert_eq!(registries[1]["stats"]["size"], 2, "{listed}");
+
+    let found = app
+        .post(
+            "query($q: String!) { searchRegistries(query: $q) { registry name } }",
+            json!({"q": "*CHARGE_*"}),
+        )
+        .await;
+    assert_eq!(
+        found["data"]["searchRegistries"],
+        json!([{"registry": "handlers", "name": "payments/charge_card"}])
+    );
+    let found = app
+        .post(
+            "query($q: String!) { searchRegistries(query: $q) { registry name } }",
+            json!({"q": "metr"}),
+        )
+        .await;
+    assert_eq!(
+        found["data"]["searchRegistries"],
+        json!([{"registry": "subscribers", "name": "metrics"}])
+    );
+
+    // A refused registration changes nothing and says why.
+    let refused = app
+        .tasker
+        .handlers()
+        .register(None, "bad name", Arc::new(tasker_noop()), false);
+    assert!(refused.is_err());
+    let failed = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    assert_eq!(failed.name, EventName::HandlerValidationFailed);
+    assert!(
+        failed.payload()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid name"))
+    );
+
+    // The typed subscriber sees only what it asked for.
+    app.tasker
+        .register_template("name: one\nsteps:\n  - {name: only, handler: noop}\n", false)
+        .await
+        .expect("registers");
+    app.create_task("one", json!({})).await;
+    let completed = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    assert_eq!(completed.name, EventName::StepCompleted);
+    app.stop().await;
+}
+
+fn tasker_noop() -> impl tasker::handlers::StepHandler {
+    struct Noop;
+    #[async_trait::async_trait]
+    impl tasker::handlers::StepHandler for Noop {
+        async fn handle(
+            &self,
+            _: tasker::handlers::StepContext,
+        ) -> Result<serde_json::Value, tasker::handlers::HandlerError> {
+            Ok(serde_json::Value::Null)
+        }
+    }
+    Noop
+}

@@ -4,6 +4,7 @@
 mod enums;
 mod event;
 mod graph;
+mod registry;
 mod step;
 mod task;
 mod template;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 pub use enums::HandlerKindGql;
 pub use event::{Event, EventDescription};
 pub use graph::DependencyGraph;
+pub use registry::{RegistryGql, RegistryMatch};
 pub use step::Step;
 pub use task::{Task, TaskCursor, TaskFilter, TaskTotals};
 pub use template::{Handler, Namespace, StepHandlerInfo};
