@@ -22,10 +22,12 @@ pub use sections::{
 
 use crate::domain::analysis::AnalysisConfig;
 use crate::domain::backoff::{Backoff, RetryDefaults};
+use crate::domain::redact::Redactor;
 use crate::domain::template::TemplateLimits;
 use crate::engine;
 use crate::service::{Limits, Settings};
 use crate::store::{ConnectSettings, backend_of};
+use crate::telemetry::router::Router;
 
 /// Config file read when `--config` is not given and it exists.
 pub const DEFAULT_FILE: &str = "tasker.toml";
@@ -216,6 +218,9 @@ impl Config {
                 format!("{unknown:?} matches no event of the catalog"),
             ));
         }
+        if let Err((key, message)) = crate::telemetry::router::check_routes(&o.routes) {
+            return Err(invalid(&format!("observability.{key}"), message));
+        }
         if o.filtered_keys.iter().any(|k| k.trim().is_empty()) {
             return Err(invalid("observability.filtered_keys", "keys must not be empty"));
         }
@@ -314,6 +319,12 @@ impl Config {
                 jitter: b.jitter,
             },
             subscriber_queue: self.observability.subscriber_queue,
+            redactor: Redactor::new(&self.observability.filtered_keys),
+            router: Router::new(
+                &self.observability.routes,
+                self.observability.event_sampling_rate,
+                &self.observability.filtered_events,
+            ),
         }
     }
 }

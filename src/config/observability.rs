@@ -1,28 +1,11 @@
 //! `[observability]`, `[tracing]` and `[redis]`: what is logged, traced and
 //! shared between replicas, and the performance monitor's thresholds.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-/// Keys whose values never reach logs or events (matched case-insensitively,
-/// as whole keys or as parts of them: `db_password`, `X-Api-Key`).
-pub const DEFAULT_FILTERED_KEYS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "authorization",
-    "api_key",
-    "apikey",
-    "api-key",
-    "private_key",
-    "credential",
-    "cookie",
-    "session",
-    "ssn",
-    "credit_card",
-    "card_number",
-    "cvv",
-];
+pub use crate::domain::redact::DEFAULT_FILTERED_KEYS;
 
 /// `[observability]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +28,9 @@ pub struct ObservabilityConfig {
     pub memory_sample_seconds: u64,
     /// Queue of each in-process subscriber (events beyond it are dropped and counted).
     pub subscriber_queue: usize,
+    /// Event name or pattern → destinations (`metric`, `log`, `span`); the
+    /// most specific pattern wins.
+    pub routes: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for ObservabilityConfig {
@@ -58,6 +44,7 @@ impl Default for ObservabilityConfig {
             memory_spike_bytes: 64 * 1024 * 1024,
             memory_sample_seconds: 10,
             subscriber_queue: 1024,
+            routes: crate::telemetry::router::default_routes(),
         }
     }
 }

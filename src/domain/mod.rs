@@ -8,6 +8,7 @@ pub mod context;
 pub mod dag;
 pub mod error;
 pub mod readiness;
+pub mod redact;
 pub mod state;
 pub mod template;
 

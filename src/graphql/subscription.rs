@@ -153,7 +153,7 @@ impl SubscriptionRoot {
                 if namespace.as_ref().is_some_and(|n| Some(n.as_str()) != event_namespace) {
                     continue;
                 }
-                yield Ok(Event::new(&event, info));
+                yield Ok(Event::new(&event, info, &cache.tasker().settings().redactor));
             }
         })
     }

@@ -72,6 +72,10 @@ pub struct Settings {
     pub retry_defaults: RetryDefaults,
     /// Queue of each typed event subscriber (0: the default, 1,024).
     pub subscriber_queue: usize,
+    /// Keeps sensitive values out of logs and published payloads.
+    pub redactor: crate::domain::redact::Redactor,
+    /// Which events become metrics, log lines and spans.
+    pub router: crate::telemetry::router::Router,
 }
 
 /// Compiled context schemas by (template id, content hash); bounded.

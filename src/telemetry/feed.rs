@@ -1,10 +1,12 @@
-//! Keeps the metrics current: a subscriber to every event. Step changes carry
-//! no namespace: it comes from the task's own events, else from the database,
-//! once per task.
+//! The telemetry subscriber: every event goes where the router sends it —
+//! metrics, a log line (sensitive values filtered), a span. Step changes carry
+//! no namespace or correlation id: they come from the task's own events, else
+//! from the database, once per task.
 
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
+use tracing::{Level, debug, error, info, info_span, trace, warn};
 
 use crate::domain::change::Change;
 use crate::events::{Event, Subscriber};
@@ -15,42 +17,109 @@ use crate::service::{TaskInfo, TaskInfoCache, Tasker};
 const TASKS_REMEMBERED: usize = 100_000;
 
 /// The subscriber's name in the registry.
-pub const NAME: &str = "metrics";
+pub const NAME: &str = "telemetry";
 
 struct Feed {
     tasks: Mutex<TaskInfoCache>,
 }
 
+fn info_of(event: &Event) -> Option<TaskInfo> {
+    match &event.change {
+        Some(Change::Task(t)) => Some(TaskInfo {
+            namespace: t.namespace.clone(),
+            correlation_id: t.correlation_id.clone(),
+        }),
+        _ => None,
+    }
+}
+
+macro_rules! log_at {
+    ($level:expr, $($fields:tt)+) => {
+        match $level {
+            Level::ERROR => error!($($fields)+),
+            Level::WARN => warn!($($fields)+),
+            Level::INFO => info!($($fields)+),
+            Level::DEBUG => debug!($($fields)+),
+            Level::TRACE => trace!($($fields)+),
+        }
+    };
+}
+
 #[async_trait::async_trait]
 impl Subscriber for Feed {
     async fn handle(&self, event: Arc<Event>) {
-        // Relayed from another replica: counted there.
+        // Relayed from another replica: counted and logged there.
         if event.origin.is_some() {
             return;
         }
         let mut tasks = self.tasks.lock().await;
-        let namespace = match &event.change {
-            Some(Change::Task(t)) => {
-                let info = TaskInfo {
-                    namespace: t.namespace.clone(),
-                    correlation_id: t.correlation_id.clone(),
-                };
-                tasks.remember(t.task_id, info);
-                None
+        let settings = tasks.tasker().settings();
+        let route = settings.router.route(event.name, event.task_id);
+        if !route.metric && route.log.is_none() && !route.span {
+            return;
+        }
+        let info = match (info_of(&event), event.task_id) {
+            (Some(info), Some(task_id)) => {
+                tasks.remember(task_id, info.clone());
+                Some(info)
             }
             // Deleted, or the database is down: counted under "unknown".
-            Some(Change::Step(s)) => Some(match tasks.get(s.task_id).await {
-                Ok(Some(info)) => info.namespace,
-                _ => "unknown".to_owned(),
-            }),
-            None => None,
+            (None, Some(task_id)) => tasks.get(task_id).await.ok().flatten(),
+            (_, None) => None,
         };
-        let metrics = tasks.tasker().metrics();
-        metrics.record_event(event.name.as_str(), event.change.as_ref(), namespace.as_deref());
+        let namespace = info.as_ref().map(|i| i.namespace.as_str());
+        let tasker = tasks.tasker();
+        if route.metric {
+            let step_namespace = match &event.change {
+                Some(Change::Step(_)) => Some(namespace.unwrap_or("unknown")),
+                _ => None,
+            };
+            tasker
+                .metrics()
+                .record_event(event.name.as_str(), event.change.as_ref(), step_namespace);
+        }
+        if route.log.is_none() && !route.span {
+            return;
+        }
+        let payload = tasker.settings().redactor.redact(&event.payload());
+        let correlation_id = info
+            .as_ref()
+            .and_then(|i| i.correlation_id.as_deref())
+            .unwrap_or_default();
+        let task_id = event.task_id.map(|t| t.to_string()).unwrap_or_default();
+        let step_id = event.step_id.map(|s| s.to_string()).unwrap_or_default();
+        let step_name = payload["step_name"].as_str().unwrap_or_default();
+        let attempt = payload["attempt"].as_i64().unwrap_or_default();
+        if let Some(level) = route.log {
+            log_at!(
+                level,
+                event = event.name.as_str(),
+                task_id,
+                step_id,
+                step_name,
+                attempt,
+                namespace = namespace.unwrap_or_default(),
+                correlation_id,
+                payload = %payload,
+                "{}",
+                event.name.description()
+            );
+        }
+        if route.span {
+            let span = info_span!(
+                "tasker.event",
+                otel.name = event.name.as_str(),
+                task_id,
+                step_id,
+                correlation_id,
+                payload = %payload,
+            );
+            drop(span.enter());
+        }
     }
 }
 
-/// Count every event from now on, with a queue of `queue` events (events
+/// Route every event from now on, with a queue of `queue` events (events
 /// missed beyond it are counted as dropped).
 pub fn follow(tasker: &Tasker, queue: usize) -> Result<(), RegistryError> {
     let feed = Feed {

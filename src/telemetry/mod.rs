@@ -5,6 +5,7 @@ mod export;
 mod feed;
 pub mod metrics;
 mod process;
+pub mod router;
 
 pub use export::{Exporter, ExporterEntry, Exporters};
 pub use feed::{NAME as FEED, follow};

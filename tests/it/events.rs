@@ -235,12 +235,12 @@ async fn registries_are_listed_searched_and_publish_their_changes() {
     let found = app
         .post(
             "query($q: String!) { searchRegistries(query: $q) { registry name } }",
-            json!({"q": "metr"}),
+            json!({"q": "teleme"}),
         )
         .await;
     assert_eq!(
         found["data"]["searchRegistries"],
-        json!([{"registry": "subscribers", "name": "metrics"}])
+        json!([{"registry": "subscribers", "name": "telemetry"}])
     );
 
     // A refused registration changes nothing and says why.
@@ -286,4 +286,53 @@ fn tasker_noop() -> impl tasker::handlers::StepHandler {
         }
     }
     Noop
+}
+
+struct Leaky;
+
+#[async_trait::async_trait]
+impl tasker::handlers::StepHandler for Leaky {
+    async fn handle(
+        &self,
+        _: tasker::handlers::StepContext,
+    ) -> Result<serde_json::Value, tasker::handlers::HandlerError> {
+        Err(tasker::handlers::HandlerError::permanent(
+            "upstream refused https://bank.test/pay?api_key=abc123&amount=5 with {\"password\": \"hunter2\"}",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn sensitive_values_never_reach_published_payloads() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(test_config(&db)).await;
+    app.tasker
+        .handlers()
+        .register(None, "leaky", Arc::new(Leaky), false)
+        .expect("registers");
+    app.tasker
+        .register_template("name: leak\nsteps:\n  - {name: pay, handler: leaky}\n", false)
+        .await
+        .expect("registers");
+    let mut ws = WsClient::connect(&app.base).await;
+    ws.subscribe(
+        "e",
+        "subscription { events(names: [\"step.failed\"]) { payload } }",
+        json!({}),
+    )
+    .await;
+    app.create_task("leak", json!({"card": {"number": "4111", "cvv": "123"}}))
+        .await;
+    let message = ws.next().await;
+    let reason = message["payload"]["data"]["events"]["payload"]["reason"]
+        .as_str()
+        .expect("reason")
+        .to_owned();
+    assert!(reason.contains("upstream refused"), "{reason}");
+    assert!(
+        !reason.contains("abc123") && !reason.contains("hunter2"),
+        "{reason}"
+    );
+    assert!(reason.contains("api_key=[FILTERED]&amount=5"), "{reason}");
+    app.stop().await;
 }

@@ -4,6 +4,7 @@ use async_graphql::{ID, Json, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::redact::Redactor;
 use crate::events::{self, EventName};
 use crate::service::TaskInfo;
 
@@ -27,8 +28,9 @@ pub struct Event {
 }
 
 impl Event {
-    /// The GraphQL view of `event`, with what is known of its task.
-    pub fn new(event: &events::Event, task: Option<TaskInfo>) -> Self {
+    /// The GraphQL view of `event`, with what is known of its task and
+    /// sensitive payload values filtered.
+    pub fn new(event: &events::Event, task: Option<TaskInfo>, redactor: &Redactor) -> Self {
         let namespace = task
             .as_ref()
             .map(|t| t.namespace.clone())
@@ -39,7 +41,7 @@ impl Event {
             task_id: event.task_id.map(|t| ID(t.to_string())),
             step_id: event.step_id.map(|s| ID(s.to_string())),
             namespace,
-            payload: Json(event.payload()),
+            payload: Json(redactor.redact(&event.payload())),
             correlation_id: task.and_then(|t| t.correlation_id),
         }
     }
