@@ -42,6 +42,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Redis could not be set up.
+    #[error("redis: {0}")]
+    Redis(String),
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(std::io::Error),
@@ -111,6 +114,7 @@ pub struct App {
     graphql: crate::graphql::Settings,
     max_request_bytes: usize,
     feed_queue: usize,
+    redis: crate::config::RedisConfig,
 }
 
 impl App {
@@ -128,6 +132,7 @@ impl App {
             graphql: config.graphql_settings(),
             max_request_bytes: config.graphql.max_request_bytes,
             feed_queue: config.events.channel_capacity,
+            redis: config.redis.clone(),
         })
     }
 
@@ -155,15 +160,25 @@ impl App {
         cancel: CancellationToken,
     ) -> Result<(), StartError> {
         let bound = listener.local_addr().map_err(StartError::Serve)?;
-        let engine = tokio::spawn(self.engine.run(cancel.clone()));
         if let Err(err) = crate::telemetry::follow(&self.tasker, self.feed_queue) {
             warn!(error = %err, "metrics will not count events");
         }
+        let instance = self.engine.handle().instance_id().to_owned();
+        let relay = crate::cluster::start_relay(
+            &self.tasker,
+            &self.redis,
+            &instance,
+            self.feed_queue,
+            cancel.child_token(),
+        )
+        .map_err(StartError::Redis)?;
+        let engine = tokio::spawn(self.engine.run(cancel.clone()));
         let state = AppState {
             schema: crate::graphql::schema(self.tasker.clone(), &self.graphql),
             tasker: self.tasker.clone(),
             max_request_bytes: self.max_request_bytes,
             started: Instant::now(),
+            relay,
         };
         info!(address = %bound, backend = ?self.tasker.store().backend(), "tasker listening");
         let served = axum::serve(listener, router(state))
@@ -174,6 +189,7 @@ impl App {
             warn!("the engine task ended abnormally");
         }
         let _ = self.tasker.subscribers().unsubscribe(crate::telemetry::FEED);
+        let _ = self.tasker.subscribers().unsubscribe(crate::cluster::RELAY);
         self.tasker.store().clone().close().await?;
         served.map_err(StartError::Serve)
     }

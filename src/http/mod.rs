@@ -28,6 +28,8 @@ pub struct AppState {
     pub max_request_bytes: usize,
     /// Process start, for uptime.
     pub started: Instant,
+    /// The Redis event relay, when Redis is configured.
+    pub relay: Option<std::sync::Arc<crate::cluster::RelayStatus>>,
 }
 
 /// Every route.

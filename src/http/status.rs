@@ -89,9 +89,10 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             Ok(()) => json!({"status": "ok", "backend": format!("{:?}", tasker.store().backend()), "latency_ms": latency_ms}),
             Err(message) => json!({"status": "error", "message": message}),
         },
-        // Cross-replica coordination through Redis is not built yet: every
-        // replica runs in local mode.
-        "redis": {"status": "not_configured", "mode": "local"},
+        "redis": match &state.relay {
+            Some(relay) => relay.to_json(),
+            None => json!({"status": "not_configured", "mode": "local"}),
+        },
         "queue": queue,
         "leases": leases,
         "tasks": or_error(tasks.map(|t| json!(t))),

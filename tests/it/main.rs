@@ -8,6 +8,7 @@ mod graphs;
 mod http;
 mod observability;
 mod operations;
+mod relay;
 mod replicas;
 mod restart;
 mod shapes;

@@ -1,0 +1,6 @@
+//! What replicas share through Redis: today, events. Without Redis every
+//! replica runs in local mode and sees only its own events.
+
+mod relay;
+
+pub use relay::{RELAY, RelayStatus, start_relay};
