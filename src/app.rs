@@ -16,6 +16,7 @@ use crate::handlers::HandlerRegistry;
 use crate::http::{AppState, router};
 use crate::service::{self, Tasker};
 use crate::store::{self, Store};
+use crate::telemetry::monitor;
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +54,11 @@ pub enum StartError {
 /// Open and migrate the database, build services (no engine yet).
 pub async fn open(config: &Config, handlers: HandlerRegistry) -> Result<Tasker, StartError> {
     config.validate()?;
-    let store = Store::connect(&config.connect_settings()).await?;
-    store.migrate().await?;
+    let mut store = Store::connect(&config.connect_settings()).await?;
     let events = EventBus::new(config.events.channel_capacity);
+    let thresholds = config.performance_thresholds();
+    store.observe_statements(monitor::statement_observer(events.clone(), thresholds.slow_query));
+    store.migrate().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(Tasker::new(
         store,
@@ -115,6 +118,7 @@ pub struct App {
     max_request_bytes: usize,
     feed_queue: usize,
     redis: crate::config::RedisConfig,
+    thresholds: monitor::Thresholds,
 }
 
 impl App {
@@ -133,6 +137,7 @@ impl App {
             max_request_bytes: config.graphql.max_request_bytes,
             feed_queue: config.events.channel_capacity,
             redis: config.redis.clone(),
+            thresholds: config.performance_thresholds(),
         })
     }
 
@@ -172,6 +177,12 @@ impl App {
             cancel.child_token(),
         )
         .map_err(StartError::Redis)?;
+        let memory = monitor::watch_memory(
+            self.tasker.events().clone(),
+            self.thresholds,
+            cancel.child_token(),
+        );
+        tokio::spawn(memory);
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
         let state = AppState {
             schema: crate::graphql::schema(self.tasker.clone(), &self.graphql),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 mod observability;
 mod sections;
 
-pub use observability::{DEFAULT_FILTERED_KEYS, ObservabilityConfig, RedisConfig, TracingConfig};
+pub use observability::{DEFAULT_FILTERED_KEYS, ObservabilityConfig, RedisConfig};
 
 pub use sections::{
     BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventsConfig, GraphqlConfig,
@@ -74,8 +74,6 @@ pub struct Config {
     pub dependency_graph: AnalysisConfig,
     /// Filtering, sampling and the performance monitor.
     pub observability: ObservabilityConfig,
-    /// OpenTelemetry trace export.
-    pub tracing: TracingConfig,
     /// Redis (fan-out of events across replicas).
     pub redis: RedisConfig,
 }
@@ -205,9 +203,6 @@ impl Config {
                 "must be between 0 and 1",
             ));
         }
-        if !share(self.tracing.sampling_ratio) {
-            return Err(invalid("tracing.sampling_ratio", "must be between 0 and 1"));
-        }
         if let Some(unknown) = o.filtered_events.iter().find(|p| {
             !crate::events::EventName::ALL
                 .iter()
@@ -230,14 +225,6 @@ impl Config {
             return Err(invalid(
                 "redis.url",
                 "must start with redis://, rediss:// or unix:// (or be empty for local mode)",
-            ));
-        }
-        if let Some(endpoint) = self.tracing.endpoint()
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
-            return Err(invalid(
-                "tracing.otlp_endpoint",
-                format!("{endpoint:?} must be an http:// or https:// URL (OTLP/HTTP)"),
             ));
         }
         Ok(())
@@ -275,6 +262,16 @@ impl Config {
             max_result_bytes: self.limits.max_result_bytes,
             slow_step: Duration::from_millis(self.observability.slow_step_ms),
             ..engine::Options::default()
+        }
+    }
+
+    /// The performance monitor's thresholds.
+    pub fn performance_thresholds(&self) -> crate::telemetry::monitor::Thresholds {
+        let o = &self.observability;
+        crate::telemetry::monitor::Thresholds {
+            slow_query: Duration::from_millis(o.slow_query_ms),
+            memory_spike_bytes: o.memory_spike_bytes,
+            memory_sample: Duration::from_secs(o.memory_sample_seconds),
         }
     }
 
@@ -336,6 +333,43 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn observability_settings_are_checked() {
+        let key_of = |change: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            change(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { key, .. }) => key,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            key_of(&|c| c.observability.event_sampling_rate = 1.5),
+            "observability.event_sampling_rate"
+        );
+        assert_eq!(
+            key_of(&|c| c.observability.filtered_events = vec!["nope.*".into()]),
+            "observability.filtered_events"
+        );
+        assert_eq!(
+            key_of(&|c| {
+                c.observability
+                    .routes
+                    .insert("step.*".into(), vec!["pager".into()]);
+            }),
+            "observability.routes.\"step.*\""
+        );
+        assert_eq!(key_of(&|c| c.redis.url = "http://cache:6379".into()), "redis.url");
+        assert_eq!(
+            key_of(&|c| c.observability.slow_query_ms = 0),
+            "observability.slow_query_ms"
+        );
+        let mut c = Config::default();
+        c.redis.url = "redis://127.0.0.1:6379/0".into();
+        c.observability.filtered_events = vec!["step.handle".into(), "workflow.*".into()];
+        assert!(c.validate().is_ok());
     }
 
     #[test]

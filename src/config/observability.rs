@@ -1,5 +1,5 @@
-//! `[observability]`, `[tracing]` and `[redis]`: what is logged, traced and
-//! shared between replicas, and the performance monitor's thresholds.
+//! `[observability]` and `[redis]`: what is logged and shared between
+//! replicas, and the performance monitor's thresholds.
 
 use std::collections::BTreeMap;
 
@@ -46,39 +46,6 @@ impl Default for ObservabilityConfig {
             subscriber_queue: 1024,
             routes: crate::telemetry::router::default_routes(),
         }
-    }
-}
-
-/// `[tracing]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TracingConfig {
-    /// OTLP/HTTP endpoint (e.g. `http://127.0.0.1:4318`); empty leaves
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` to decide, and no export when both are unset.
-    pub otlp_endpoint: String,
-    /// `service.name` of exported spans.
-    pub service_name: String,
-    /// Share of new traces sampled, from 0 to 1 (a parent's decision wins).
-    pub sampling_ratio: f64,
-}
-
-impl Default for TracingConfig {
-    fn default() -> Self {
-        Self {
-            otlp_endpoint: String::new(),
-            service_name: "tasker".to_owned(),
-            sampling_ratio: 1.0,
-        }
-    }
-}
-
-impl TracingConfig {
-    /// The endpoint spans go to, if any: the config, else the standard variable.
-    pub fn endpoint(&self) -> Option<String> {
-        Some(self.otlp_endpoint.trim().to_owned())
-            .filter(|e| !e.is_empty())
-            .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
-            .filter(|e| !e.trim().is_empty())
     }
 }
 

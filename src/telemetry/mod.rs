@@ -4,6 +4,7 @@
 mod export;
 mod feed;
 pub mod metrics;
+pub mod monitor;
 mod process;
 pub mod router;
 

@@ -55,6 +55,12 @@ pub(super) fn parse(stat: &str, status: &str) -> ProcessSample {
     }
 }
 
+/// Resident memory now, in bytes (Linux).
+pub(super) fn resident_bytes() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse("", &status).resident_bytes
+}
+
 fn sample() -> ProcessSample {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let mut sample = parse(&read("/proc/self/stat"), &read("/proc/self/status"));
