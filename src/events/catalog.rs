@@ -159,7 +159,8 @@ impl EventName {
     /// True for events that record a state change (one per audit row).
     pub fn is_state_change(self) -> bool {
         let fields = self.payload_fields();
-        std::ptr::eq(fields, TASK_FIELDS) || std::ptr::eq(fields, STEP_FIELDS)
+        // Compared by content: constants have no guaranteed single address.
+        fields == TASK_FIELDS || fields == STEP_FIELDS
     }
 }
 
