@@ -203,11 +203,7 @@ impl Config {
                 "must be between 0 and 1",
             ));
         }
-        if let Some(unknown) = o.filtered_events.iter().find(|p| {
-            !crate::events::EventName::ALL
-                .iter()
-                .any(|e| crate::events::name_matches(p, e.as_str()))
-        }) {
+        if let Some(unknown) = crate::events::first_unknown(&o.filtered_events) {
             return Err(invalid(
                 "observability.filtered_events",
                 format!("{unknown:?} matches no event of the catalog"),

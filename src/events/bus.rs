@@ -24,7 +24,7 @@ impl EventBus {
 
     /// Publish the events of committed changes, in order.
     pub fn publish_changes(&self, changes: Vec<Change>) {
-        if self.sender.receiver_count() == 0 {
+        if !self.has_subscribers() {
             return;
         }
         for event in workflow::events_for(changes) {

@@ -173,6 +173,20 @@ pub fn name_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// Whether `name` is selected by `patterns`; no patterns select everything.
+pub fn selected<S: AsRef<str>>(patterns: &[S], name: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| name_matches(p.as_ref(), name))
+}
+
+/// The first of `patterns` that matches no event of the catalog, if any.
+pub fn first_unknown<S: AsRef<str>>(patterns: &[S]) -> Option<&S> {
+    patterns.iter().find(|p| {
+        !EventName::ALL
+            .iter()
+            .any(|e| name_matches(p.as_ref(), e.as_str()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +238,12 @@ mod tests {
         assert!(!name_matches("task.*", "step.failed"));
         assert_eq!(EventName::parse("step.handle"), Some(EventName::StepHandle));
         assert_eq!(EventName::parse("step.nope"), None);
+        assert!(selected::<&str>(&[], "task.failed"));
+        assert!(!selected(&["step.*"], "task.failed"));
+        assert_eq!(
+            first_unknown(&["step.*", "stepp.*", "task.failed"]),
+            Some(&"stepp.*")
+        );
+        assert_eq!(first_unknown(&["*"]), None);
     }
 }

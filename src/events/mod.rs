@@ -9,6 +9,6 @@ mod subscriber;
 mod workflow;
 
 pub use bus::EventBus;
-pub use catalog::{EventName, name_matches};
+pub use catalog::{EventName, first_unknown, name_matches, selected};
 pub use event::{Event, WireEvent};
 pub use subscriber::{Subscriber, SubscriberEntry, SubscriberStats, Subscribers};

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
-use super::{Event, EventBus, EventName, name_matches};
+use super::{Event, EventBus, EventName, first_unknown, name_matches};
 use crate::registry::{Registered, Registry, RegistryError, RegistryEvents, valid_name};
 
 /// How often a lagging subscriber is reported.
@@ -68,11 +68,7 @@ impl Registered for SubscriberEntry {
         if self.patterns.is_empty() {
             return Err("subscribe to at least one event name or pattern".into());
         }
-        match self
-            .patterns
-            .iter()
-            .find(|p| !EventName::ALL.iter().any(|e| name_matches(p, e.as_str())))
-        {
+        match first_unknown(&self.patterns) {
             Some(unknown) => Err(format!("{unknown:?} matches no event of the catalog")),
             None => Ok(()),
         }

@@ -10,7 +10,7 @@ use super::types::{
     DependencyGraph, EventDescription, Handler, HandlerKindGql, Namespace, RegistryGql, RegistryMatch, Step,
     StepHandlerInfo, Task, TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
 };
-use crate::events::{EventName, name_matches};
+use crate::events::{EventName, selected};
 use crate::handlers::HandlerKind;
 use crate::store::{Page, TaskQuery};
 
@@ -183,7 +183,7 @@ impl QueryRoot {
         let patterns = names.unwrap_or_default();
         EventName::ALL
             .iter()
-            .filter(|e| patterns.is_empty() || patterns.iter().any(|p| name_matches(p, e.as_str())))
+            .filter(|e| selected(&patterns, e.as_str()))
             .map(|e| EventDescription::from(*e))
             .collect()
     }

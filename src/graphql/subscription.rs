@@ -15,7 +15,7 @@ use super::error::{ErrorCode, GqlError, bad_input};
 use super::types::{Event, Task, parse_id, tasker};
 use crate::domain::StepStatus;
 use crate::domain::change::Change;
-use crate::events::{self, EventName, name_matches};
+use crate::events::{self, first_unknown, selected};
 use crate::service::TaskInfoCache;
 
 /// How often `workAvailable` re-checks for work that became claimable without
@@ -110,10 +110,7 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = async_graphql::Result<Event>> + use<>, GqlError> {
         let task_filter = task_id.map(|id| parse_id(&id, "taskId")).transpose()?;
         let patterns = names.unwrap_or_default();
-        if let Some(unknown) = patterns
-            .iter()
-            .find(|p| !EventName::ALL.iter().any(|e| name_matches(p, e.as_str())))
-        {
+        if let Some(unknown) = first_unknown(&patterns) {
             return Err(bad_input(
                 "names",
                 format!("{unknown:?} matches no event of the catalog (see Query.eventCatalog)"),
@@ -126,7 +123,7 @@ impl SubscriptionRoot {
         Ok(async_stream::stream! {
             let wanted = |e: &events::Event| {
                 task_filter.is_none_or(|t| Some(t) == e.task_id)
-                    && (patterns.is_empty() || patterns.iter().any(|p| name_matches(p, e.name.as_str())))
+                    && selected(&patterns, e.name.as_str())
             };
             while let Some(next) = next_matching(&mut rx, wanted).await {
                 let event = match next {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use tracing::Level;
 use uuid::Uuid;
 
-use crate::events::{EventName, name_matches};
+use crate::events::{EventName, first_unknown, name_matches};
 
 /// Where one event goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +61,7 @@ pub type RouteProblem = (String, String);
 /// Check configured routes: known patterns and destinations.
 pub fn check_routes(routes: &BTreeMap<String, Vec<String>>) -> Result<(), RouteProblem> {
     for (pattern, destinations) in routes {
-        if !EventName::ALL.iter().any(|e| name_matches(pattern, e.as_str())) {
+        if first_unknown(&[pattern]).is_some() {
             return Err((
                 format!("routes.{pattern:?}"),
                 "matches no event of the catalog".into(),
