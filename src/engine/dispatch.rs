@@ -138,6 +138,7 @@ fn spawn_attempt(
         .timeout_ms
         .and_then(|ms| u64::try_from(ms).ok())
         .map_or(shared.options.default_step_timeout, Duration::from_millis);
+    let namespace = Arc::clone(&task.namespace);
     let ctx = StepContext {
         task_id: step.task_id,
         step_id: step.id,
@@ -162,12 +163,13 @@ fn spawn_attempt(
     tokio::spawn(
         async move {
             if handler.is_some() && shared.events.has_subscribers() {
-                shared.events.publish(handle_event(&ctx, &step.handler));
+                let event = attempt_event(EventName::StepHandle, &step, &namespace, attempt)
+                    .with("idempotency_key", ctx.idempotency_key.clone());
+                shared.events.publish(event);
             }
             let started = std::time::Instant::now();
-            let slow = SlowStep::of(&ctx, &step.handler);
             let outcome = run_handler(handler, ctx, timeout, shared.options.max_result_bytes).await;
-            slow.check(&shared, started.elapsed());
+            check_slow(&shared, &step, &namespace, attempt, started.elapsed());
             shared.running().remove(&step.id);
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
             // The scheduler outlives every attempt; a send error means it is gone.
@@ -177,52 +179,33 @@ fn spawn_attempt(
     );
 }
 
-fn handle_event(ctx: &StepContext, handler: &str) -> Event {
-    Event::new(EventName::StepHandle, Utc::now())
-        .task(ctx.task_id)
-        .step(ctx.step_id)
-        .with("namespace", ctx.namespace.clone())
-        .with("step_name", ctx.step_name.clone())
-        .with("handler", handler)
-        .with("attempt", ctx.attempt)
-        .with("idempotency_key", ctx.idempotency_key.clone())
+/// An event about this attempt, with the fields every attempt event carries.
+fn attempt_event(name: EventName, step: &workflow_step::Model, namespace: &str, attempt: u32) -> Event {
+    Event::new(name, Utc::now())
+        .task(step.task_id)
+        .step(step.id)
+        .with("namespace", namespace)
+        .with("step_name", step.name.clone())
+        .with("handler", step.handler.clone())
+        .with("attempt", attempt)
 }
 
-/// What observability.slow_step needs, kept because the handler consumes the context.
-struct SlowStep {
-    event: Event,
-}
-
-impl SlowStep {
-    fn of(ctx: &StepContext, handler: &str) -> Self {
-        let event = Event::new(EventName::ObservabilitySlowStep, Utc::now())
-            .task(ctx.task_id)
-            .step(ctx.step_id)
-            .with("namespace", ctx.namespace.clone())
-            .with("step_name", ctx.step_name.clone())
-            .with("handler", handler)
-            .with("attempt", ctx.attempt);
-        SlowStep { event }
+/// Publish observability.slow_step when the attempt ran past the threshold.
+fn check_slow(shared: &Shared, step: &workflow_step::Model, namespace: &str, attempt: u32, took: Duration) {
+    let limit = shared.options.slow_step;
+    if took <= limit {
+        return;
     }
-
-    fn check(self, shared: &Shared, took: Duration) {
-        let limit = shared.options.slow_step;
-        if took <= limit {
-            return;
-        }
-        let (took_ms, limit_ms) = (took.as_millis() as u64, limit.as_millis() as u64);
-        warn!(
-            duration_ms = took_ms,
-            threshold_ms = limit_ms,
-            "slow step attempt"
-        );
-        let mut event = self
-            .event
-            .with("duration_ms", took_ms)
-            .with("threshold_ms", limit_ms);
-        event.at = Utc::now();
-        shared.events.publish(event);
-    }
+    let (took_ms, limit_ms) = (took.as_millis() as u64, limit.as_millis() as u64);
+    warn!(
+        duration_ms = took_ms,
+        threshold_ms = limit_ms,
+        "slow step attempt"
+    );
+    let event = attempt_event(EventName::ObservabilitySlowStep, step, namespace, attempt)
+        .with("duration_ms", took_ms)
+        .with("threshold_ms", limit_ms);
+    shared.events.publish(event);
 }
 
 fn failed(kind: FailureKind, message: String, retryable: bool) -> Option<AttemptOutcome> {
