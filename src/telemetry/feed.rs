@@ -45,6 +45,18 @@ macro_rules! log_at {
     };
 }
 
+/// Whether a log line at `level` would be written (the level is only known at
+/// run time, each callsite needs its own constant).
+fn log_enabled(level: Level) -> bool {
+    match level {
+        Level::ERROR => tracing::enabled!(Level::ERROR),
+        Level::WARN => tracing::enabled!(Level::WARN),
+        Level::INFO => tracing::enabled!(Level::INFO),
+        Level::DEBUG => tracing::enabled!(Level::DEBUG),
+        Level::TRACE => tracing::enabled!(Level::TRACE),
+    }
+}
+
 #[async_trait::async_trait]
 impl Subscriber for Feed {
     async fn handle(&self, event: Arc<Event>) {
@@ -54,7 +66,10 @@ impl Subscriber for Feed {
         }
         let mut tasks = self.tasks.lock().await;
         let settings = tasks.tasker().settings();
-        let route = settings.router.route(event.name, event.task_id);
+        let mut route = settings.router.route(event.name, event.task_id);
+        // Routed lines the log filter would drop cost no payload, no filtering.
+        route.log = route.log.filter(|level| log_enabled(*level));
+        route.span &= tracing::enabled!(kind: tracing::metadata::Kind::SPAN, Level::INFO);
         if !route.metric && route.log.is_none() && !route.span {
             return;
         }
