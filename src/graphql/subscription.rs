@@ -12,7 +12,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::error::{ErrorCode, GqlError, bad_input};
-use super::types::{Event, Task, parse_id, tasker};
+use super::types::{Event, Task, namespace_of, parse_id, tasker};
 use crate::domain::StepStatus;
 use crate::domain::change::Change;
 use crate::events::{self, first_unknown, selected};
@@ -146,8 +146,7 @@ impl SubscriptionRoot {
                         }
                     },
                 };
-                let event_namespace = info.as_ref().map(|i| i.namespace.as_str()).or_else(|| event.namespace());
-                if namespace.as_ref().is_some_and(|n| Some(n.as_str()) != event_namespace) {
+                if namespace.as_deref().is_some_and(|n| Some(n) != namespace_of(&event, info.as_ref())) {
                     continue;
                 }
                 yield Ok(Event::new(&event, info, &cache.tasker().settings().redactor));

@@ -27,14 +27,16 @@ pub struct Event {
     pub correlation_id: Option<String>,
 }
 
+/// The namespace of an event: its task's, else what the event says itself.
+pub fn namespace_of<'a>(event: &'a events::Event, task: Option<&'a TaskInfo>) -> Option<&'a str> {
+    task.map(|t| t.namespace.as_str()).or_else(|| event.namespace())
+}
+
 impl Event {
     /// The GraphQL view of `event`, with what is known of its task and
     /// sensitive payload values filtered.
     pub fn new(event: &events::Event, task: Option<TaskInfo>, redactor: &Redactor) -> Self {
-        let namespace = task
-            .as_ref()
-            .map(|t| t.namespace.clone())
-            .or_else(|| event.namespace().map(str::to_owned));
+        let namespace = namespace_of(event, task.as_ref()).map(str::to_owned);
         Event {
             name: event.name.as_str().to_owned(),
             at: event.at,

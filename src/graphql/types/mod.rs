@@ -13,7 +13,7 @@ use async_graphql::{Context, ID};
 use uuid::Uuid;
 
 pub use enums::HandlerKindGql;
-pub use event::{Event, EventDescription};
+pub use event::{Event, EventDescription, namespace_of};
 pub use graph::DependencyGraph;
 pub use registry::{RegistryGql, RegistryMatch};
 pub use step::Step;
