@@ -71,6 +71,18 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 256 && !name.chars().any(|c| c.is_whitespace() || c == '/')
 }
 
+/// A registry key: ordered, printable, and able to say whether it is usable.
+pub trait RegistryKey: Ord + Clone + Display {
+    /// False for keys a registry must refuse.
+    fn is_valid(&self) -> bool;
+}
+
+impl RegistryKey for String {
+    fn is_valid(&self) -> bool {
+        valid_name(self)
+    }
+}
+
 /// The events one registry publishes.
 #[derive(Debug, Clone, Copy)]
 pub struct RegistryEvents {
@@ -135,7 +147,7 @@ impl<K, V> Clone for Registry<K, V> {
     }
 }
 
-impl<K: Ord + Clone + Display, V: Registered> Registry<K, V> {
+impl<K: RegistryKey, V: Registered> Registry<K, V> {
     /// An empty registry called `name` (e.g. `handlers`).
     pub fn new(name: &'static str, events: RegistryEvents) -> Self {
         Self {
@@ -188,10 +200,14 @@ impl<K: Ord + Clone + Display, V: Registered> Registry<K, V> {
         self.inner.entries.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Validate `value`, then store it as `key`; an existing entry is swapped
-    /// only when `replace` is set, and returned.
+    /// Validate `key` and `value`, then store `value` as `key`; an existing
+    /// entry is swapped only when `replace` is set, and returned.
     pub fn register(&self, key: K, value: V, replace: bool) -> Result<Option<V>, RegistryError> {
         let registry = self.inner.name;
+        if !key.is_valid() {
+            let name = key.to_string();
+            return Err(self.refuse(&key, RegistryError::InvalidName { registry, name }));
+        }
         if let Err(reason) = value.validate() {
             let name = key.to_string();
             return Err(self.refuse(
@@ -220,15 +236,6 @@ impl<K: Ord + Clone + Display, V: Registered> Registry<K, V> {
         let replaced_flag = ("replaced", serde_json::Value::Bool(replaced.is_some()));
         self.publish(self.inner.events.registered, &key, Some(replaced_flag));
         Ok(replaced)
-    }
-
-    /// Refuse `key` as an invalid name (counted and published like any refusal).
-    pub fn refuse_name(&self, key: &K) -> RegistryError {
-        let error = RegistryError::InvalidName {
-            registry: self.inner.name,
-            name: key.to_string(),
-        };
-        self.refuse(key, error)
     }
 
     /// Remove an entry, returning it.

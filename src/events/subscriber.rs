@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 use super::{Event, EventBus, EventName, first_unknown, name_matches};
-use crate::registry::{Registered, Registry, RegistryError, RegistryEvents, valid_name};
+use crate::registry::{Registered, Registry, RegistryError, RegistryEvents};
 
 /// How often a lagging subscriber is reported.
 const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -144,9 +144,6 @@ impl Subscribers {
         queue: usize,
     ) -> Result<(), RegistryError> {
         let key = name.to_owned();
-        if !valid_name(name) {
-            return Err(self.registry.refuse_name(&key));
-        }
         let entry = SubscriberEntry {
             patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
             stats: Arc::default(),

@@ -10,7 +10,7 @@ use super::StepHandler;
 use super::builtin;
 use crate::domain::template::{HandlerCatalog, HandlerIssue};
 use crate::events::EventName;
-use crate::registry::{Registered, Registry, RegistryError, RegistryEvents, valid_name};
+use crate::registry::{Registered, Registry, RegistryError, RegistryEvents, RegistryKey, valid_name};
 
 /// Where a handler comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +40,12 @@ pub struct HandlerKey {
     pub namespace: Option<String>,
     /// Name steps refer to.
     pub name: String,
+}
+
+impl RegistryKey for HandlerKey {
+    fn is_valid(&self) -> bool {
+        valid_name(&self.name) && self.namespace.as_deref().is_none_or(valid_name)
+    }
 }
 
 impl std::fmt::Display for HandlerKey {
@@ -124,15 +130,13 @@ impl HandlerRegistry {
         handler: Arc<dyn StepHandler>,
         replace: bool,
     ) -> Result<(), RegistryError> {
-        let key = key(namespace, name);
-        if !valid_name(name) || namespace.is_some_and(|ns| !valid_name(ns)) {
-            return Err(self.entries.refuse_name(&key));
-        }
         let entry = HandlerEntry {
             handler,
             kind: HandlerKind::Rust,
         };
-        self.entries.register(key, entry, replace).map(|_| ())
+        self.entries
+            .register(key(namespace, name), entry, replace)
+            .map(|_| ())
     }
 
     /// Remove a handler.

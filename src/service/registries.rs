@@ -2,7 +2,7 @@
 //! summarised and searched the same way whatever they hold.
 
 use super::Tasker;
-use crate::registry::{Registered, Registry, RegistryHealth, RegistryStats};
+use crate::registry::{Registered, Registry, RegistryHealth, RegistryKey, RegistryStats};
 
 /// One registry's state.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -24,7 +24,7 @@ pub struct RegistryMatch {
     pub name: String,
 }
 
-fn view<K: Ord + Clone + std::fmt::Display, V: Registered>(r: &Registry<K, V>) -> RegistryView {
+fn view<K: RegistryKey, V: Registered>(r: &Registry<K, V>) -> RegistryView {
     RegistryView {
         name: r.name(),
         stats: r.stats(),
@@ -32,7 +32,7 @@ fn view<K: Ord + Clone + std::fmt::Display, V: Registered>(r: &Registry<K, V>) -
     }
 }
 
-fn found<K: Ord + Clone + std::fmt::Display, V: Registered>(
+fn found<K: RegistryKey, V: Registered>(
     r: &Registry<K, V>,
     pattern: &str,
 ) -> impl Iterator<Item = RegistryMatch> {

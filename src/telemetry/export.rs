@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Metrics;
 use crate::events::EventName;
-use crate::registry::{Registered, Registry, RegistryError, RegistryEvents, valid_name};
+use crate::registry::{Registered, Registry, RegistryError, RegistryEvents};
 
 /// Renders the metrics in one format.
 pub trait Exporter: Send + Sync + 'static {
@@ -81,9 +81,6 @@ impl Exporters {
         exporter: Arc<dyn Exporter>,
         replace: bool,
     ) -> Result<(), RegistryError> {
-        if !valid_name(name) {
-            return Err(self.registry.refuse_name(&name.to_owned()));
-        }
         self.registry
             .register(name.to_owned(), ExporterEntry(exporter), replace)
             .map(|_| ())
