@@ -242,6 +242,13 @@ async fn registries_are_listed_searched_and_publish_their_changes() {
         found["data"]["searchRegistries"],
         json!([{"registry": "subscribers", "name": "telemetry"}])
     );
+    let too_long = app
+        .post(
+            "query($q: String!) { searchRegistries(query: $q) { name } }",
+            json!({"q": "x".repeat(257)}),
+        )
+        .await;
+    assert_eq!(crate::support::codes(&too_long), ["BAD_USER_INPUT"], "{too_long}");
 
     // A refused registration changes nothing and says why.
     let refused = app
