@@ -8,6 +8,7 @@ mod m20261123_090200_create_transitions;
 mod m20261123_090300_create_step_outcomes;
 mod m20261123_100000_create_task_tag;
 mod m20261123_110000_index_template_runs;
+mod m20261123_120000_add_task_trace_parent;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_090300_create_step_outcomes::Migration),
             Box::new(m20261123_100000_create_task_tag::Migration),
             Box::new(m20261123_110000_index_template_runs::Migration),
+            Box::new(m20261123_120000_add_task_trace_parent::Migration),
         ]
     }
 }

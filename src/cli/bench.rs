@@ -42,18 +42,26 @@ pub(super) struct BenchArgs {
     /// and a task's graph over GraphQL (`--latency-samples` runs each).
     #[arg(long, conflicts_with = "api")]
     graph: bool,
+    /// Measure what observability costs instead: throughput with it off and
+    /// fully on (JSON logs at info, metrics, spans exported over OTLP to a
+    /// local collector), alternating for `--rounds` rounds.
+    #[arg(long, conflicts_with_all = ["api", "graph", "preload"])]
+    observability: bool,
+    /// Rounds of the --observability comparison.
+    #[arg(long, default_value_t = 3, requires = "observability")]
+    rounds: usize,
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
 }
 
-struct Running {
-    handle: EngineHandle,
+pub(super) struct Running {
+    pub(super) handle: EngineHandle,
     cancel: CancellationToken,
     join: tokio::task::JoinHandle<()>,
 }
 
-fn start_engine(tasker: &Tasker, config: &Config) -> Running {
+pub(super) fn start_engine(tasker: &Tasker, config: &Config) -> Running {
     let engine = app::engine_for(tasker, config.engine_options());
     let handle = engine.handle();
     let cancel = CancellationToken::new();
@@ -61,8 +69,15 @@ fn start_engine(tasker: &Tasker, config: &Config) -> Running {
     Running { handle, cancel, join }
 }
 
+impl BenchArgs {
+    /// Whether the run installs its own log and trace pipeline.
+    pub(super) fn installs_logging(&self) -> bool {
+        self.observability
+    }
+}
+
 impl Running {
-    async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.cancel.cancel();
         let _ = self.join.await;
     }
@@ -74,6 +89,18 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
     }
     if args.graph {
         return super::bench_graph::run(args.latency_samples.max(1), args.json, config).await;
+    }
+    if args.observability {
+        let tasks = args.tasks.max(1);
+        return super::bench_observability::run(
+            &args.shapes,
+            tasks,
+            args.creators,
+            args.rounds,
+            args.json,
+            config,
+        )
+        .await;
     }
     let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
     let mut engine = start_engine(&plain, &config);
@@ -165,7 +192,6 @@ async fn run_api(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
     let url = format!("http://{}/graphql", listener.local_addr()?);
     let cancel = CancellationToken::new();
     let server = tokio::spawn(app.serve_on(listener, cancel.clone()));
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().pool_max_idle_per_host(128).build()?;
     let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
 

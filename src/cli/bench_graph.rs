@@ -80,7 +80,6 @@ pub(super) async fn run(samples: usize, as_json: bool, config: Config) -> anyhow
     let base = format!("http://{}", listener.local_addr()?);
     let cancel = CancellationToken::new();
     let server = tokio::spawn(app.serve_on(listener, cancel.clone()));
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let mixed = finished_task(&tasker, "bench", Shape::Mixed50.name()).await?;
     let wide = finished_task(&tasker, "bench_graph", "wide1000").await?;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_graph;
+mod bench_observability;
 mod task;
 mod template;
 
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::config::{Config, LogConfig};
 use crate::handlers::HandlerRegistry;
-use crate::telemetry::{LogTarget, init_logging};
+use crate::telemetry::{self, LogTarget, TraceExport, traces};
 
 /// Tasker: durable workflow orchestration.
 #[derive(Debug, Parser)]
@@ -92,12 +93,29 @@ pub fn run() -> anyhow::Result<ExitCode> {
         LogTarget::Stderr
     };
     config.validate()?;
-    init_logging(&config.log, target);
+    // reqwest (the http handler, the OTLP exporter) needs a TLS provider first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Only the service exports spans: a tool's spans would be fragments.
+    let traces = match (
+        &command,
+        traces::target(&config.tracing, |v| std::env::var(v).ok()),
+    ) {
+        (Command::Serve(_), Some(target)) => Some(TraceExport::new(&config.tracing, &target)?),
+        _ => None,
+    };
+    match &command {
+        Command::Bench(args) if args.installs_logging() => {}
+        _ => telemetry::install(&config.log, target, traces.as_ref(), None),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(execute(command, config))
+    let outcome = runtime.block_on(execute(command, config));
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    outcome
 }
 
 async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 mod observability;
 mod sections;
 
-pub use observability::{DEFAULT_FILTERED_KEYS, ObservabilityConfig, RedisConfig};
+pub use observability::{DEFAULT_FILTERED_KEYS, ObservabilityConfig, RedisConfig, TracingConfig};
 
 pub use sections::{
     BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventsConfig, GraphqlConfig,
@@ -76,6 +76,8 @@ pub struct Config {
     pub observability: ObservabilityConfig,
     /// Redis (fan-out of events across replicas).
     pub redis: RedisConfig,
+    /// Spans exported over OTLP.
+    pub tracing: TracingConfig,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -211,6 +213,18 @@ impl Config {
         }
         if let Err((key, message)) = crate::telemetry::router::check_routes(&o.routes) {
             return Err(invalid(&format!("observability.{key}"), message));
+        }
+        if !share(self.tracing.sample_ratio) {
+            return Err(invalid("tracing.sample_ratio", "must be between 0 and 1"));
+        }
+        let endpoint = self.tracing.otlp_endpoint.trim();
+        if !(endpoint.is_empty()
+            || reqwest::Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+        {
+            return Err(invalid(
+                "tracing.otlp_endpoint",
+                "must be an http:// or https:// URL (or empty: no export)",
+            ));
         }
         if o.filtered_keys.iter().any(|k| k.trim().is_empty()) {
             return Err(invalid("observability.filtered_keys", "keys must not be empty"));
@@ -358,6 +372,11 @@ mod tests {
             "observability.routes.\"step.*\""
         );
         assert_eq!(key_of(&|c| c.redis.url = "http://cache:6379".into()), "redis.url");
+        assert_eq!(key_of(&|c| c.tracing.sample_ratio = -0.1), "tracing.sample_ratio");
+        assert_eq!(
+            key_of(&|c| c.tracing.otlp_endpoint = "collector:4318".into()),
+            "tracing.otlp_endpoint"
+        );
         assert_eq!(
             key_of(&|c| c.observability.slow_query_ms = 0),
             "observability.slow_query_ms"

@@ -1,5 +1,5 @@
-//! `[observability]` and `[redis]`: what is logged and shared between
-//! replicas, and the performance monitor's thresholds.
+//! `[observability]`, `[tracing]` and `[redis]`: what is logged, traced and
+//! shared between replicas, and the performance monitor's thresholds.
 
 use std::collections::BTreeMap;
 
@@ -72,5 +72,30 @@ impl RedisConfig {
     /// The configured URL, if any.
     pub fn url(&self) -> Option<&str> {
         Some(self.url.trim()).filter(|u| !u.is_empty())
+    }
+}
+
+/// `[tracing]`: spans exported over OTLP/HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// Collector base URL (`http://collector:4318`; `/v1/traces` is appended).
+    /// Empty: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// when set, else no export.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans (`OTEL_SERVICE_NAME` wins when set).
+    pub service_name: String,
+    /// Share of new traces kept, from 0 to 1; a trace started upstream keeps its
+    /// upstream sampling decision.
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            service_name: "tasker".to_owned(),
+            sample_ratio: 1.0,
+        }
     }
 }

@@ -21,6 +21,9 @@ pub struct TaskChange {
     pub created_at: DateTime<Utc>,
     /// The correlation id of the request that created the task.
     pub correlation_id: Option<String>,
+    /// W3C `traceparent` of the span that created the task.
+    #[serde(default)]
+    pub trace_parent: Option<String>,
     /// Status before (`None` at creation).
     pub from: Option<TaskStatus>,
     /// Status after.

@@ -12,7 +12,7 @@ use futures::FutureExt;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, Span, field, info_span, warn};
 
 use super::scheduler::Report;
 use super::{Shared, TaskInputs};
@@ -21,6 +21,7 @@ use crate::entities::workflow_step;
 use crate::events::{Event, EventName};
 use crate::handlers::{StepContext, StepHandler};
 use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs};
+use crate::telemetry::traces;
 
 /// Most cached task contexts; the cache is dropped whole beyond this.
 const TASK_CACHE_LIMIT: usize = 10_000;
@@ -59,6 +60,7 @@ pub(super) async fn start(
                 namespace: task.namespace.into(),
                 context: Arc::new(task.context),
                 correlation_id: task.correlation_id.map(Into::into),
+                trace_parent: task.trace_parent.map(Into::into),
             };
             cache.insert(id, inputs);
         }
@@ -153,12 +155,20 @@ fn spawn_attempt(
     };
     let span = info_span!(
         "step.attempt",
+        otel.kind = "consumer",
         task_id = %step.task_id,
+        step_id = %step.id,
         step = %step.name,
         attempt,
         handler = %step.handler,
         correlation_id = task.correlation_id.as_deref().unwrap_or_default(),
+        outcome = field::Empty,
+        otel.status_code = field::Empty,
+        otel.status_description = field::Empty,
     );
+    if let Some(parent) = &task.trace_parent {
+        traces::continue_trace(&span, parent);
+    }
     let shared = Arc::clone(shared);
     tokio::spawn(
         async move {
@@ -168,7 +178,14 @@ fn spawn_attempt(
                 shared.events.publish(event);
             }
             let started = std::time::Instant::now();
-            let outcome = run_handler(handler, ctx, timeout, shared.options.max_result_bytes).await;
+            let outcome = run_handler(
+                (&step.handler, handler),
+                ctx,
+                timeout,
+                shared.options.max_result_bytes,
+            )
+            .await;
+            record_outcome(&Span::current(), outcome.as_ref());
             check_slow(&shared, &step, &namespace, attempt, started.elapsed());
             shared.running().remove(&step.id);
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -177,6 +194,19 @@ fn spawn_attempt(
         }
         .instrument(span),
     );
+}
+
+/// What the attempt's span says about how it ended; failures mark it as an error.
+fn record_outcome(span: &Span, outcome: Option<&AttemptOutcome>) {
+    match outcome {
+        None => span.record("outcome", "interrupted"),
+        Some(AttemptOutcome::Completed(_)) => span.record("outcome", "completed"),
+        Some(AttemptOutcome::Failed(failure)) => {
+            span.record("outcome", failure.kind.as_str());
+            span.record("otel.status_code", "ERROR");
+            span.record("otel.status_description", failure.message.as_str())
+        }
+    };
 }
 
 /// An event about this attempt, with the fields every attempt event carries.
@@ -227,7 +257,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// `None` when the attempt was interrupted: nothing is to be recorded.
 async fn run_handler(
-    handler: Option<Arc<dyn StepHandler>>,
+    (name, handler): (&str, Option<Arc<dyn StepHandler>>),
     ctx: StepContext,
     timeout: Duration,
     max_result_bytes: usize,
@@ -240,7 +270,10 @@ async fn run_handler(
         return failed(FailureKind::UnknownHandler, message, false);
     };
     let cancel = ctx.cancel.clone();
-    let call = AssertUnwindSafe(handler.handle(ctx)).catch_unwind();
+    let span = info_span!("handler", handler = name);
+    let call = AssertUnwindSafe(handler.handle(ctx))
+        .catch_unwind()
+        .instrument(span);
     let outcome = tokio::select! {
         outcome = tokio::time::timeout(timeout, call) => outcome,
         () = cancel.cancelled() => return None,

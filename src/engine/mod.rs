@@ -113,6 +113,8 @@ struct TaskInputs {
     namespace: Arc<str>,
     context: Arc<Value>,
     correlation_id: Option<Arc<str>>,
+    /// W3C `traceparent` of the span that created the task.
+    trace_parent: Option<Arc<str>>,
 }
 
 pub(crate) struct Shared {

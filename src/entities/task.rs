@@ -21,6 +21,8 @@ pub struct Model {
     pub tags: Json,
     pub idempotency_key: Option<String>,
     pub correlation_id: Option<String>,
+    /// W3C `traceparent` of the span that created the task.
+    pub trace_parent: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,

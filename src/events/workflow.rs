@@ -106,6 +106,7 @@ mod tests {
             name: "t".into(),
             created_at: Utc::now(),
             correlation_id: None,
+            trace_parent: None,
             from,
             to,
             sequence: 1,

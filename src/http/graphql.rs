@@ -50,6 +50,11 @@ pub async fn execute(
             return refused(StatusCode::BAD_REQUEST, ErrorCode::GraphqlParseFailed, message);
         }
     };
+    if let BatchRequest::Single(request) = &batch
+        && let Some(operation) = &request.operation_name
+    {
+        tracing::Span::current().record("graphql.operation.name", operation.as_str());
+    }
     let info = RequestInfo {
         correlation_id: correlation.0,
     };

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/health/status", get(status::status))
         .route("/metrics", get(status::metrics))
+        .route_layer(axum::middleware::from_fn(correlation::name_after_route))
         .with_state(state)
         .layer(axum::middleware::from_fn(correlation::correlate))
 }

@@ -14,6 +14,8 @@ pub struct TaskInfo {
     pub namespace: String,
     /// The correlation id of the request that created the task.
     pub correlation_id: Option<String>,
+    /// W3C `traceparent` of the span that created the task.
+    pub trace_parent: Option<String>,
 }
 
 /// A bounded cache of [`TaskInfo`]; it starts over when full.
@@ -58,6 +60,7 @@ impl TaskInfoCache {
         let info = TaskInfo {
             namespace: task.namespace,
             correlation_id: task.correlation_id,
+            trace_parent: task.trace_parent,
         };
         self.remember(task_id, info.clone());
         Ok(Some(info))

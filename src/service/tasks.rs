@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use tracing::{Instrument, field, info_span};
 use uuid::Uuid;
 
 use super::views::{StepView, TaskView, TransitionView};
@@ -11,6 +12,7 @@ use crate::domain::attempt::check_storable_json;
 use crate::domain::context::check_context_size;
 use crate::domain::template::DEFAULT_NAMESPACE;
 use crate::store::{self, NewTask};
+use crate::telemetry::traces;
 
 /// Input of [`Tasker::create_task`].
 #[derive(Debug, Clone, Default)]
@@ -103,12 +105,41 @@ fn check_inputs(input: &CreateTask, max_context_bytes: usize) -> Result<()> {
 impl Tasker {
     /// Create a task from a template. With an idempotency key already used for
     /// the same template, the existing task comes back with `created: false`.
+    ///
+    /// The `task` span covers the creation; the task keeps its trace context
+    /// so that every step attempt joins the same trace.
     pub async fn create_task(&self, input: CreateTask) -> Result<Created> {
-        check_inputs(&input, self.settings.limits.max_context_bytes)?;
         let namespace = input
             .namespace
             .clone()
             .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+        let span = info_span!(
+            "task",
+            otel.kind = "producer",
+            tasker.task.namespace = %namespace,
+            tasker.task.name = %input.name,
+            tasker.task.id = field::Empty,
+            tasker.task.created = field::Empty,
+        );
+        let trace_parent = traces::traceparent(&span);
+        let created = self
+            .create_task_traced(input, namespace, trace_parent)
+            .instrument(span.clone())
+            .await;
+        if let Ok(created) = &created {
+            span.record("tasker.task.id", field::display(created.task.id));
+            span.record("tasker.task.created", created.created);
+        }
+        created
+    }
+
+    async fn create_task_traced(
+        &self,
+        input: CreateTask,
+        namespace: String,
+        trace_parent: Option<String>,
+    ) -> Result<Created> {
+        check_inputs(&input, self.settings.limits.max_context_bytes)?;
         if let Some(existing) = self.existing_for_key(&input, &namespace).await? {
             return Ok(existing);
         }
@@ -153,6 +184,7 @@ impl Tasker {
         }
         let now = self.clock.now();
         let (template, input_ref, retry_defaults) = (&template, &input, &self.settings.retry_defaults);
+        let trace_parent = &trace_parent;
         let created = self
             .write(|mut tx| {
                 let bypass = bypass.clone();
@@ -166,6 +198,7 @@ impl Tasker {
                         tags: input_ref.tags.clone(),
                         idempotency_key: input_ref.idempotency_key.clone(),
                         correlation_id: input_ref.correlation_id.clone(),
+                        trace_parent: trace_parent.clone(),
                         bypass,
                         retry_defaults,
                     };

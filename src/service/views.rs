@@ -48,6 +48,8 @@ pub struct TaskView {
     pub idempotency_key: Option<String>,
     /// Correlation id of the creating request.
     pub correlation_id: Option<String>,
+    /// W3C `traceparent` of the span that created the task.
+    pub trace_parent: Option<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -72,6 +74,7 @@ impl TryFrom<task::Model> for TaskView {
             reason: m.reason,
             idempotency_key: m.idempotency_key,
             correlation_id: m.correlation_id,
+            trace_parent: m.trace_parent,
             created_at: m.created_at,
             updated_at: m.updated_at,
             completed_at: m.completed_at,

@@ -200,6 +200,8 @@ pub struct TaskInputs {
     pub context: Value,
     /// Correlation id of the request that created the task (for logs).
     pub correlation_id: Option<String>,
+    /// W3C `traceparent` of the span that created the task.
+    pub trace_parent: Option<String>,
 }
 
 /// What a handler needs besides its step row.
@@ -230,28 +232,29 @@ pub async fn dispatch_inputs(
     task_ids.sort_unstable();
     task_ids.dedup();
     if !task_ids.is_empty() {
-        let rows: Vec<(Uuid, String, Value, Option<String>)> = task::Entity::find()
+        type Row = (Uuid, String, Value, Option<String>, Option<String>);
+        let rows: Vec<Row> = task::Entity::find()
             .select_only()
             .column(task::Column::Id)
             .column(task::Column::Namespace)
             .column(task::Column::Context)
             .column(task::Column::CorrelationId)
+            .column(task::Column::TraceParent)
             .filter(any_of(conn.get_database_backend(), task::Column::Id, task_ids))
             .into_tuple()
             .all(conn)
             .await?;
-        inputs
-            .tasks
-            .extend(rows.into_iter().map(|(id, namespace, context, correlation_id)| {
-                (
-                    id,
-                    TaskInputs {
-                        namespace,
-                        context,
-                        correlation_id,
-                    },
-                )
-            }));
+        inputs.tasks.extend(rows.into_iter().map(
+            |(id, namespace, context, correlation_id, trace_parent)| {
+                let inputs = TaskInputs {
+                    namespace,
+                    context,
+                    correlation_id,
+                    trace_parent,
+                };
+                (id, inputs)
+            },
+        ));
     }
     let (p, r) = (Alias::new("p"), Alias::new("r"));
     let query = Query::select()

@@ -36,6 +36,8 @@ pub struct NewTask<'a> {
     pub idempotency_key: Option<String>,
     /// Correlation id of the request that created it.
     pub correlation_id: Option<String>,
+    /// W3C `traceparent` of the span that created it.
+    pub trace_parent: Option<String>,
     /// One flag per template step: bypass it (it must be skippable).
     pub bypass: Vec<bool>,
     /// Server retry defaults to resolve each step's policy against.
@@ -81,11 +83,12 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
         tags,
         idempotency_key: new.idempotency_key,
         correlation_id: new.correlation_id,
+        trace_parent: new.trace_parent,
         created_at: now,
         updated_at: now,
         completed_at: finished.map(|_| now),
     };
-    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 19).await?;
+    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 20).await?;
     let mut tags = new.tags.clone();
     tags.sort();
     tags.dedup();
@@ -104,6 +107,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             name: template.name.clone(),
             created_at: now,
             correlation_id: row.correlation_id.clone(),
+            trace_parent: row.trace_parent.clone(),
             from,
             to,
             sequence: int(i + 1),

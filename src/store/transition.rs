@@ -185,6 +185,7 @@ pub(crate) async fn move_tasks(
             name: row.name.clone(),
             created_at: row.created_at,
             correlation_id: row.correlation_id.clone(),
+            trace_parent: row.trace_parent.clone(),
             from,
             to: change.to,
             sequence: row.transition_seq,

@@ -12,6 +12,7 @@ use crate::domain::change::Change;
 use crate::events::{Event, Subscriber};
 use crate::registry::RegistryError;
 use crate::service::{TaskInfo, TaskInfoCache, Tasker};
+use crate::telemetry::traces;
 
 /// Tasks whose namespace the feed keeps.
 const TASKS_REMEMBERED: usize = 100_000;
@@ -28,6 +29,7 @@ fn info_of(event: &Event) -> Option<TaskInfo> {
         Some(Change::Task(t)) => Some(TaskInfo {
             namespace: t.namespace.clone(),
             correlation_id: t.correlation_id.clone(),
+            trace_parent: t.trace_parent.clone(),
         }),
         _ => None,
     }
@@ -129,6 +131,10 @@ impl Subscriber for Feed {
                 correlation_id,
                 payload = %payload,
             );
+            // In the task's trace, beside its step attempts.
+            if let Some(parent) = info.as_ref().and_then(|i| i.trace_parent.as_deref()) {
+                traces::continue_trace(&span, parent);
+            }
             drop(span.enter());
         }
     }

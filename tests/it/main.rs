@@ -14,5 +14,6 @@ mod restart;
 mod shapes;
 mod support;
 mod templates;
+mod traces;
 mod workers;
 mod workflows;

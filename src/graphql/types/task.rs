@@ -128,6 +128,15 @@ impl Task {
         self.view.correlation_id.as_deref()
     }
 
+    /// Id of the trace holding the task's creation and every step attempt
+    /// (null when spans were not exported).
+    async fn trace_id(&self) -> Option<String> {
+        self.view
+            .trace_parent
+            .as_deref()
+            .and_then(crate::telemetry::traces::trace_id)
+    }
+
     /// Created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.view.created_at

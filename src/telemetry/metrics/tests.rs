@@ -31,6 +31,7 @@ fn task_change(to: TaskStatus, ran_for: Span) -> Change {
         name: "order".into(),
         created_at: now - ran_for,
         correlation_id: None,
+        trace_parent: None,
         from: Some(TaskStatus::InProgress),
         to,
         sequence: 3,

@@ -1,0 +1,154 @@
+//! `tasker bench --observability`: engine throughput with observability off
+//! and fully on, alternating in one process on the configured database.
+//!
+//! On means: JSON log lines at info (formatted, then dropped: what they cost
+//! without a terminal), every event through the telemetry subscriber
+//! (metrics, routed log lines, event spans), and task, attempt and handler
+//! spans exported over OTLP/HTTP to a local collector that counts and drops
+//! them. Off means: no log line, no span, no telemetry subscriber.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::bench::start_engine;
+use crate::app;
+use crate::bench::{self, Shape};
+use crate::config::{Config, LogConfig};
+use crate::handlers::HandlerRegistry;
+use crate::telemetry::traces::Target;
+use crate::telemetry::{self, Gate, LogTarget, TraceExport};
+
+/// What the local collector received.
+#[derive(Default)]
+struct Received {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// An OTLP/HTTP endpoint that accepts every export and keeps only counts.
+async fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Received>)> {
+    let received = Arc::new(Received::default());
+    let counts = Arc::clone(&received);
+    let routes = Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| async move {
+            counts.requests.fetch_add(1, Ordering::Relaxed);
+            counts.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+            // An empty ExportTraceServiceResponse: full success.
+            ([("content-type", "application/x-protobuf")], Bytes::new())
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/traces", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, routes)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await;
+    });
+    Ok((url, received))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// Run `rounds` × (off, on) throughput runs of each shape.
+pub(super) async fn run(
+    shapes: &[Shape],
+    tasks: usize,
+    creators: usize,
+    rounds: usize,
+    as_json: bool,
+    config: Config,
+) -> anyhow::Result<ExitCode> {
+    let stop = CancellationToken::new();
+    let (url, received) = collector(stop.clone()).await?;
+    let tracing_config = config.tracing.clone();
+    let traces =
+        tokio::task::spawn_blocking(move || TraceExport::new(&tracing_config, &Target::Configured(url)))
+            .await??;
+    let gate = Gate::new(false);
+    let log = LogConfig {
+        format: "json".to_owned(),
+        level: "info".to_owned(),
+    };
+    telemetry::install(&log, LogTarget::Discard, Some(&traces), Some(gate.clone()));
+
+    let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
+    let engine = start_engine(&plain, &config);
+    let tasker = plain.with_engine(engine.handle.clone());
+    let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
+    let mut reports = Vec::new();
+    for shape in shapes {
+        bench::prepare(&tasker, *shape).await?;
+        tasker.store().analyze().await?;
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for round in 0..rounds.max(1) {
+            // Alternate which runs first so that drift (a growing database,
+            // a warming cache) does not favour one side.
+            let order = if round % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            for observed in order {
+                gate.set(observed);
+                if observed {
+                    telemetry::follow(&tasker, config.observability.subscriber_queue)?;
+                } else {
+                    // Not subscribed before the first run: nothing to undo.
+                    let _ = tasker.subscribers().unsubscribe(telemetry::FEED);
+                }
+                let run = bench::throughput(&tasker, *shape, tasks, creators).await?;
+                if observed { &mut on } else { &mut off }.push(run.steps_per_s);
+            }
+        }
+        gate.set(false);
+        let (off_median, on_median) = (median(&mut off), median(&mut on));
+        let overhead = if off_median > 0.0 {
+            (off_median - on_median) / off_median * 100.0
+        } else {
+            0.0
+        };
+        if !as_json {
+            println!(
+                "{backend} · {} ({} steps/task), {tasks} tasks × {} rounds: observability off {off_median:.0} steps/s, on {on_median:.0} steps/s (median); overhead {overhead:.1}%",
+                shape.name(),
+                shape.steps(),
+                off.len()
+            );
+            println!("  runs off: {off:.0?}  on: {on:.0?}");
+        }
+        reports.push(json!({
+            "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.len(),
+            "steps_per_s_off": off, "steps_per_s_on": on,
+            "median_off": off_median, "median_on": on_median, "overhead_percent": overhead,
+        }));
+    }
+    engine.stop().await;
+    tokio::task::spawn_blocking(move || traces.shutdown()).await?;
+    let (requests, bytes) = (
+        received.requests.load(Ordering::Relaxed),
+        received.bytes.load(Ordering::Relaxed),
+    );
+    stop.cancel();
+    let dropped = tasker.metrics().events_dropped_counter().get();
+    if as_json {
+        let summary = json!({"runs": reports, "otlp_requests": requests, "otlp_bytes": bytes, "events_dropped": dropped});
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "  exported: {requests} OTLP requests, {:.1} MiB of spans; events dropped by slow subscribers: {dropped}",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
