@@ -32,8 +32,10 @@ struct Received {
     bytes: AtomicU64,
 }
 
-/// An OTLP/HTTP endpoint that accepts every export and keeps only counts.
-async fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Received>)> {
+/// An OTLP/HTTP endpoint that accepts every export and keeps only counts. It
+/// runs on a thread of its own, as a collector would run in a process of its
+/// own, so that it does not take the engine's runtime threads.
+fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Received>)> {
     let received = Arc::new(Received::default());
     let counts = Arc::clone(&received);
     let routes = Router::new().route(
@@ -45,12 +47,20 @@ async fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Rec
             ([("content-type", "application/x-protobuf")], Bytes::new())
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let url = format!("http://{}/v1/traces", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, routes)
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                let _ = axum::serve(listener, routes)
+                    .with_graceful_shutdown(cancel.cancelled_owned())
+                    .await;
+            }
+        });
     });
     Ok((url, received))
 }
@@ -70,7 +80,7 @@ pub(super) async fn run(
     config: Config,
 ) -> anyhow::Result<ExitCode> {
     let stop = CancellationToken::new();
-    let (url, received) = collector(stop.clone()).await?;
+    let (url, received) = collector(stop.clone())?;
     let tracing_config = config.tracing.clone();
     let traces =
         tokio::task::spawn_blocking(move || TraceExport::new(&tracing_config, &Target::Configured(url)))
@@ -91,6 +101,7 @@ pub(super) async fn run(
         bench::prepare(&tasker, *shape).await?;
         tasker.store().analyze().await?;
         let (mut off, mut on) = (Vec::new(), Vec::new());
+        let (mut cpu_off, mut cpu_on) = (Vec::new(), Vec::new());
         for round in 0..rounds.max(1) {
             // Alternate which runs first so that drift (a growing database,
             // a warming cache) does not favour one side.
@@ -109,10 +120,13 @@ pub(super) async fn run(
                 }
                 let run = bench::throughput(&tasker, *shape, tasks, creators).await?;
                 if observed { &mut on } else { &mut off }.push(run.steps_per_s);
+                let cpu = if observed { &mut cpu_on } else { &mut cpu_off };
+                cpu.extend(run.cpu_ms_per_1000_steps);
             }
         }
         gate.set(false);
         let (off_median, on_median) = (median(&mut off), median(&mut on));
+        let (cpu_off, cpu_on) = (median(&mut cpu_off), median(&mut cpu_on));
         let overhead = if off_median > 0.0 {
             (off_median - on_median) / off_median * 100.0
         } else {
@@ -126,11 +140,13 @@ pub(super) async fn run(
                 off.len()
             );
             println!("  runs off: {off:.0?}  on: {on:.0?}");
+            println!("  CPU per 1,000 steps (median): off {cpu_off:.0} ms, on {cpu_on:.0} ms");
         }
         reports.push(json!({
             "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.len(),
             "steps_per_s_off": off, "steps_per_s_on": on,
             "median_off": off_median, "median_on": on_median, "overhead_percent": overhead,
+            "cpu_ms_per_1000_steps_off": cpu_off, "cpu_ms_per_1000_steps_on": cpu_on,
         }));
     }
     engine.stop().await;

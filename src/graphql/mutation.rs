@@ -82,6 +82,9 @@ pub struct ClaimedStep {
     pub parent_results: Json<Value>,
     /// The step's config.
     pub config: Json<Value>,
+    /// W3C `traceparent` of the task's trace (null when spans are not
+    /// exported): start the worker's span as its child to join the trace.
+    pub traceparent: Option<String>,
 }
 
 impl From<ClaimedView> for ClaimedStep {
@@ -94,6 +97,7 @@ impl From<ClaimedView> for ClaimedStep {
             context: Json(c.context),
             parent_results: Json(Value::Object(c.parent_results)),
             config: Json(c.step.config.clone()),
+            traceparent: c.traceparent,
             step: Step::one(c.step),
         }
     }

@@ -43,6 +43,8 @@ pub struct ClaimedStep {
     pub context: Value,
     /// Results of the parents by step name.
     pub parent_results: Map<String, Value>,
+    /// W3C `traceparent` of the task's creation span.
+    pub traceparent: Option<String>,
 }
 
 /// A failure reported by a worker.
@@ -91,11 +93,9 @@ impl Tasker {
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
             let attempt = u32::try_from(row.attempts).unwrap_or(0);
-            let context = inputs
-                .tasks
-                .get(&row.task_id)
-                .map(|t| t.context.clone())
-                .unwrap_or(Value::Null);
+            let task = inputs.tasks.get(&row.task_id);
+            let context = task.map(|t| t.context.clone()).unwrap_or(Value::Null);
+            let traceparent = task.and_then(|t| t.trace_parent.clone());
             let parent_results = inputs.parent_results.remove(&row.id).unwrap_or_default();
             let (Some(lease_token), Some(lease_expires_at)) = (row.lease_token, row.lease_expires_at) else {
                 continue;
@@ -107,6 +107,7 @@ impl Tasker {
                 lease_expires_at,
                 context,
                 parent_results,
+                traceparent,
                 step: row.try_into()?,
             });
         }

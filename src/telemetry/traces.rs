@@ -109,6 +109,10 @@ impl TraceExport {
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)
+            .with_target(false)
+            // Nothing here reads OpenTelemetry's current context (parents come
+            // from the span tree), so entering a span need not install it.
+            .with_context_activation(false)
             .with_filter(exported.and(gate))
             .boxed()
     }

@@ -25,6 +25,7 @@ steps:
     config: {times: 1}
     retry: {max_attempts: 2, backoff_ms: 5}
     depends_on: [fetch]
+  - {name: ship, handler: carrier, external: true, depends_on: [charge]}
 ";
 
 /// The caller's trace: the request span must become a child of this span.
@@ -201,7 +202,41 @@ async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector(
         .to_owned();
     assert_eq!(task["traceId"], CALLER_TRACE, "the task joins the caller's trace");
 
+    // The external worker gets the task's trace context with its claim.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let claimed = loop {
+        let body = graphql(
+            &client,
+            &base,
+            "mutation Traced { claimSteps(input: {workerId: \"w\", handlers: [\"carrier\"], limit: 1, leaseSeconds: 60}) { step { id } leaseToken traceparent } }",
+            json!({}),
+            &[],
+        )
+        .await;
+        if let Some(claimed) = body["data"]["claimSteps"].get(0) {
+            break claimed.clone();
+        }
+        assert!(Instant::now() < deadline, "nothing to claim: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let worker_parent = claimed["traceparent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{claimed}"))
+        .to_owned();
+    assert!(
+        worker_parent.starts_with(&format!("00-{CALLER_TRACE}-")),
+        "{worker_parent}"
+    );
+    let done = graphql(
+        &client,
+        &base,
+        "mutation Traced($id: ID!, $token: String!) { completeStep(stepId: $id, leaseToken: $token, results: {shipped: true}) { status } }",
+        json!({"id": claimed["step"]["id"], "token": claimed["leaseToken"]}),
+        &[],
+    )
+    .await;
+    assert_eq!(done["data"]["completeStep"]["status"], "COMPLETE", "{done}");
+
     let spans = loop {
         let spans: Vec<Span> = received
             .lock()
@@ -240,6 +275,7 @@ async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector(
     assert_eq!(task_span.attributes["tasker.task.id"], task_id);
     assert_eq!(task_span.attributes["tasker.task.namespace"], "tracing");
     assert_eq!(task_span.attributes["tasker.task.name"], "traced");
+    assert_eq!(worker_parent, format!("00-{CALLER_TRACE}-{}-01", task_span.id));
 
     let attempts: Vec<&Span> = spans.iter().filter(|s| s.name == "step.attempt").collect();
     assert_eq!(attempts.len(), 3, "{attempts:#?}");
