@@ -112,33 +112,45 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
     (base, spans)
 }
 
+/// The server process, killed however the test ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tasker serve` exporting to `collector`; returns the process and its address.
-fn serve(dir: &std::path::Path, collector: &str) -> (Child, String) {
+fn serve(dir: &std::path::Path, collector: &str) -> (Server, String) {
     let templates = dir.join("templates");
     std::fs::create_dir_all(&templates).expect("dir");
     std::fs::write(templates.join("traced.yaml"), TEMPLATE).expect("template");
     let db = format!("sqlite://{}?mode=rwc", dir.join("traces.db").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tasker"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &db,
-            "--templates",
-        ])
-        .arg(&templates)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env_remove("OTEL_SERVICE_NAME")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tasker serve starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = Server(
+        Command::new(env!("CARGO_BIN_EXE_tasker"))
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &db,
+                "--templates",
+            ])
+            .arg(&templates)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .env_remove("OTEL_SERVICE_NAME")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tasker serve starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let address = loop {
         let line = lines
@@ -184,7 +196,7 @@ async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (collector, received) = receiver().await;
     let dir = tempfile::tempdir().expect("dir");
-    let (mut child, base) = serve(dir.path(), &collector);
+    let (server, base) = serve(dir.path(), &collector);
     let client = reqwest::Client::new();
     let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
     let created = graphql(
@@ -259,8 +271,7 @@ async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     assert!(spans.iter().all(|s| s.service == "tasker"), "{spans:#?}");
     let request = one(&spans, "request", |s| s.name == "POST /graphql");
