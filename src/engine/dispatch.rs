@@ -60,7 +60,7 @@ pub(super) async fn start(
                 namespace: task.namespace.into(),
                 context: Arc::new(task.context),
                 correlation_id: task.correlation_id.map(Into::into),
-                trace_parent: task.trace_parent.map(Into::into),
+                trace_parent: task.trace_parent.as_deref().and_then(traces::Parent::parse),
             };
             cache.insert(id, inputs);
         }
@@ -167,7 +167,7 @@ fn spawn_attempt(
         otel.status_description = field::Empty,
     );
     if let Some(parent) = &task.trace_parent {
-        traces::continue_trace(&span, parent);
+        parent.adopt(&span);
     }
     let shared = Arc::clone(shared);
     tokio::spawn(

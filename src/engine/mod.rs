@@ -113,8 +113,8 @@ struct TaskInputs {
     namespace: Arc<str>,
     context: Arc<Value>,
     correlation_id: Option<Arc<str>>,
-    /// W3C `traceparent` of the span that created the task.
-    trace_parent: Option<Arc<str>>,
+    /// The trace of the span that created the task, parsed once per task.
+    trace_parent: Option<crate::telemetry::traces::Parent>,
 }
 
 pub(crate) struct Shared {

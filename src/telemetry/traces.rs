@@ -137,32 +137,47 @@ pub fn traceparent(span: &Span) -> Option<String> {
     carrier.remove("traceparent")
 }
 
+/// A valid W3C trace context, parsed once and adopted by as many spans as
+/// need it (every attempt of a task).
+#[derive(Clone)]
+pub struct Parent(opentelemetry::Context);
+
+impl Parent {
+    /// A stored `traceparent`, when it is well formed.
+    pub fn parse(traceparent: &str) -> Option<Self> {
+        let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        Self::extract(&carrier)
+    }
+
+    fn extract(carrier: &dyn Extractor) -> Option<Self> {
+        let cx = TraceContextPropagator::new().extract(carrier);
+        cx.span().span_context().is_valid().then_some(Self(cx))
+    }
+
+    /// Make `span` (not yet entered) its child.
+    pub fn adopt(&self, span: &Span) {
+        // Fails only when no exporting layer is installed: nothing to link then.
+        let _ = span.set_parent(self.0.clone());
+    }
+}
+
 /// The trace id inside a `traceparent` (32 hex digits), when it is well formed.
 pub fn trace_id(traceparent: &str) -> Option<String> {
-    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    let cx = TraceContextPropagator::new().extract(&carrier);
-    let span = cx.span();
-    let context = span.span_context();
-    context.is_valid().then(|| context.trace_id().to_string())
+    Parent::parse(traceparent).map(|p| p.0.span().span_context().trace_id().to_string())
 }
 
 /// Make `span` (not yet entered) a child of a stored `traceparent`. A
 /// malformed value, or nothing exporting spans, leaves it as it was.
 pub fn continue_trace(span: &Span, traceparent: &str) {
-    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    adopt(span, &carrier);
+    if let Some(parent) = Parent::parse(traceparent) {
+        parent.adopt(span);
+    }
 }
 
 /// Make `span` (not yet entered) a child of the request's `traceparent` header.
 pub fn continue_request(span: &Span, headers: &axum::http::HeaderMap) {
-    adopt(span, &opentelemetry_http::HeaderExtractor(headers));
-}
-
-fn adopt(span: &Span, carrier: &dyn Extractor) {
-    let cx = TraceContextPropagator::new().extract(carrier);
-    if cx.span().span_context().is_valid() {
-        // Fails only when no exporting layer is installed: nothing to link then.
-        let _ = span.set_parent(cx);
+    if let Some(parent) = Parent::extract(&opentelemetry_http::HeaderExtractor(headers)) {
+        parent.adopt(span);
     }
 }
 
