@@ -21,6 +21,7 @@ use super::bench::start_engine;
 use crate::app;
 use crate::bench::{self, Shape};
 use crate::config::{Config, LogConfig};
+use crate::domain::analysis::median;
 use crate::handlers::HandlerRegistry;
 use crate::telemetry::traces::Target;
 use crate::telemetry::{self, Gate, LogTarget, TraceExport};
@@ -63,11 +64,6 @@ fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Received>
         });
     });
     Ok((url, received))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 /// Run `rounds` × (off, on) throughput runs of each shape.
@@ -125,8 +121,9 @@ pub(super) async fn run(
             }
         }
         gate.set(false);
-        let (off_median, on_median) = (median(&mut off), median(&mut on));
-        let (cpu_off, cpu_on) = (median(&mut cpu_off), median(&mut cpu_on));
+        let middle = |runs: &Vec<f64>| median(runs.clone()).unwrap_or_default();
+        let (off_median, on_median) = (middle(&off), middle(&on));
+        let (cpu_off, cpu_on) = (middle(&cpu_off), middle(&cpu_on));
         let overhead = if off_median > 0.0 {
             (off_median - on_median) / off_median * 100.0
         } else {

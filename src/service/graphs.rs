@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use super::views::StepView;
 use super::{Error, Result, Tasker};
-use crate::domain::analysis::{EstimateSource, GraphAnalysis, StepInput, StepRuntime, analyze, estimate};
+use crate::domain::analysis::{
+    EstimateSource, GraphAnalysis, StepInput, StepRuntime, analyze, estimate, median,
+};
 use crate::domain::dag::Dag;
 use crate::domain::template::dag_of;
 use crate::store::{self, StoredTemplate};
@@ -32,11 +34,6 @@ pub(super) type ObservedCache =
 /// The key observed durations are kept under.
 pub fn template_key(t: &crate::domain::template::TaskTemplate) -> (String, String) {
     (t.namespace.clone(), t.name.clone())
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[(values.len() - 1) / 2]
 }
 
 fn internal(err: impl std::fmt::Display) -> Error {
@@ -85,8 +82,12 @@ impl Tasker {
         }
         for key in missing {
             let by_step = samples.remove(&key).unwrap_or_default();
-            let p50: Arc<HashMap<String, f64>> =
-                Arc::new(by_step.into_iter().map(|(step, ms)| (step, median(ms))).collect());
+            let p50: Arc<HashMap<String, f64>> = Arc::new(
+                by_step
+                    .into_iter()
+                    .filter_map(|(step, ms)| Some((step, median(ms)?)))
+                    .collect(),
+            );
             cache.insert(key.clone(), (now, Arc::clone(&p50)));
             found.insert(key, p50);
         }
@@ -172,16 +173,5 @@ impl Tasker {
             })
             .collect();
         analyze(&dag, &inputs, config, self.clock.now()).map_err(internal)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::median;
-
-    #[test]
-    fn median_takes_the_lower_middle() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.0);
     }
 }
