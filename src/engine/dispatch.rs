@@ -134,25 +134,20 @@ fn spawn_attempt(
     let token = CancellationToken::new();
     shared.running().insert(step.id, token.clone());
     shared.in_flight.fetch_add(1, Ordering::Relaxed);
-    let attempt = u32::try_from(step.attempts).unwrap_or(0);
-    let handler = shared.handlers.resolve(&task.namespace, &step.handler);
-    let timeout = step
-        .timeout_ms
-        .and_then(|ms| u64::try_from(ms).ok())
-        .map_or(shared.options.default_step_timeout, Duration::from_millis);
-    let namespace = Arc::clone(&task.namespace);
-    let ctx = StepContext {
-        task_id: step.task_id,
-        step_id: step.id,
-        step_name: step.name.clone(),
-        namespace: task.namespace.to_string(),
-        attempt,
-        idempotency_key: idempotency_key(step.task_id, &step.name, attempt),
-        context: task.context,
-        config: step.config.clone(),
-        parent_results,
-        cancel: token,
-    };
+    let shared = Arc::clone(shared);
+    // Everything else runs in the attempt's own task, not in the scheduler's
+    // loop: building the span and the context is per-step work that would
+    // otherwise delay every other step of the batch.
+    tokio::spawn(async move {
+        let attempt = u32::try_from(step.attempts).unwrap_or(0);
+        let span = attempt_span(&step, &task, attempt);
+        run_attempt(shared, step, task, parent_results, token, attempt, reports)
+            .instrument(span)
+            .await;
+    });
+}
+
+fn attempt_span(step: &workflow_step::Model, task: &TaskInputs, attempt: u32) -> Span {
     let span = info_span!(
         "step.attempt",
         otel.kind = "consumer",
@@ -169,31 +164,55 @@ fn spawn_attempt(
     if let Some(parent) = &task.trace_parent {
         parent.adopt(&span);
     }
-    let shared = Arc::clone(shared);
-    tokio::spawn(
-        async move {
-            if handler.is_some() && shared.events.has_subscribers() {
-                let event = attempt_event(EventName::StepHandle, &step, &namespace, attempt)
-                    .with("idempotency_key", ctx.idempotency_key.clone());
-                shared.events.publish(event);
-            }
-            let started = std::time::Instant::now();
-            let outcome = run_handler(
-                (&step.handler, handler),
-                ctx,
-                timeout,
-                shared.options.max_result_bytes,
-            )
-            .await;
-            record_outcome(&Span::current(), outcome.as_ref());
-            check_slow(&shared, &step, &namespace, attempt, started.elapsed());
-            shared.running().remove(&step.id);
-            shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-            // The scheduler outlives every attempt; a send error means it is gone.
-            let _ = reports.send(report(&step, outcome)).await;
-        }
-        .instrument(span),
-    );
+    span
+}
+
+async fn run_attempt(
+    shared: Arc<Shared>,
+    step: workflow_step::Model,
+    task: TaskInputs,
+    parent_results: Map<String, Value>,
+    cancel: CancellationToken,
+    attempt: u32,
+    reports: mpsc::Sender<Report>,
+) {
+    let handler = shared.handlers.resolve(&task.namespace, &step.handler);
+    let timeout = step
+        .timeout_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map_or(shared.options.default_step_timeout, Duration::from_millis);
+    let ctx = StepContext {
+        task_id: step.task_id,
+        step_id: step.id,
+        step_name: step.name.clone(),
+        namespace: task.namespace.to_string(),
+        attempt,
+        idempotency_key: idempotency_key(step.task_id, &step.name, attempt),
+        context: task.context,
+        config: step.config.clone(),
+        parent_results,
+        cancel,
+    };
+    let namespace = task.namespace;
+    if handler.is_some() && shared.events.has_subscribers() {
+        let event = attempt_event(EventName::StepHandle, &step, &namespace, attempt)
+            .with("idempotency_key", ctx.idempotency_key.clone());
+        shared.events.publish(event);
+    }
+    let started = std::time::Instant::now();
+    let outcome = run_handler(
+        (&step.handler, handler),
+        ctx,
+        timeout,
+        shared.options.max_result_bytes,
+    )
+    .await;
+    record_outcome(&Span::current(), outcome.as_ref());
+    check_slow(&shared, &step, &namespace, attempt, started.elapsed());
+    shared.running().remove(&step.id);
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    // The scheduler outlives every attempt; a send error means it is gone.
+    let _ = reports.send(report(&step, outcome)).await;
 }
 
 /// What the attempt's span says about how it ended; failures mark it as an error.
