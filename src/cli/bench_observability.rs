@@ -66,6 +66,11 @@ fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Received>
     Ok((url, received))
 }
 
+/// How much slower `on` is than `off`, in percent (none without a baseline).
+fn overhead_percent(off: f64, on: f64) -> Option<f64> {
+    (off > 0.0).then(|| (off - on) / off * 100.0)
+}
+
 /// Run `rounds` × (off, on) throughput runs of each shape.
 pub(super) async fn run(
     shapes: &[Shape],
@@ -95,7 +100,6 @@ pub(super) async fn run(
     let mut reports = Vec::new();
     for shape in shapes {
         bench::prepare(&tasker, *shape).await?;
-        tasker.store().analyze().await?;
         let (mut off, mut on) = (Vec::new(), Vec::new());
         let (mut cpu_off, mut cpu_on) = (Vec::new(), Vec::new());
         for round in 0..rounds.max(1) {
@@ -128,19 +132,14 @@ pub(super) async fn run(
         let middle = |runs: &Vec<f64>| median(runs.clone()).unwrap_or_default();
         let (off_median, on_median) = (middle(&off), middle(&on));
         let (cpu_off, cpu_on) = (middle(&cpu_off), middle(&cpu_on));
-        let overhead = if off_median > 0.0 {
-            (off_median - on_median) / off_median * 100.0
-        } else {
-            0.0
-        };
+        let overhead = overhead_percent(off_median, on_median).unwrap_or_default();
         // Each round's pair ran back to back: their ratio cancels the drift
         // between rounds (a growing database, the disk's mood) that the two
         // medians each carry.
         let paired = median(
             off.iter()
                 .zip(&on)
-                .filter(|(off, _)| **off > 0.0)
-                .map(|(off, on)| (off - on) / off * 100.0)
+                .filter_map(|(off, on)| overhead_percent(*off, *on))
                 .collect(),
         )
         .unwrap_or_default();
