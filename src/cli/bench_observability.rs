@@ -102,6 +102,7 @@ pub(super) async fn run(
         bench::prepare(&tasker, *shape).await?;
         let (mut off, mut on) = (Vec::new(), Vec::new());
         let (mut cpu_off, mut cpu_on) = (Vec::new(), Vec::new());
+        let (mut created_off, mut created_on) = (Vec::new(), Vec::new());
         for round in 0..rounds.max(1) {
             // Alternate which runs first so that drift (a growing database,
             // a warming cache) does not favour one side.
@@ -118,20 +119,27 @@ pub(super) async fn run(
                     // Not subscribed before the first run: nothing to undo.
                     let _ = tasker.subscribers().unsubscribe(telemetry::FEED);
                 }
-                // Fresh planner statistics for each run: a database without
-                // autovacuum would otherwise plan today's table with the
-                // statistics of an empty one.
+                // Each run starts from a maintained database: without
+                // autovacuum, the dead rows and stale statistics of earlier
+                // runs would slow whichever side runs later.
                 tasker.store().analyze().await?;
                 let run = bench::throughput(&tasker, *shape, tasks, creators).await?;
                 if observed { &mut on } else { &mut off }.push(run.steps_per_s);
                 let cpu = if observed { &mut cpu_on } else { &mut cpu_off };
                 cpu.extend(run.cpu_ms_per_1000_steps);
+                if observed {
+                    &mut created_on
+                } else {
+                    &mut created_off
+                }
+                .push(run.creations_per_s);
             }
         }
         gate.set(false);
         let middle = |runs: &Vec<f64>| median(runs.clone()).unwrap_or_default();
         let (off_median, on_median) = (middle(&off), middle(&on));
         let (cpu_off, cpu_on) = (middle(&cpu_off), middle(&cpu_on));
+        let (created_off, created_on) = (middle(&created_off), middle(&created_on));
         let overhead = overhead_percent(off_median, on_median).unwrap_or_default();
         // Each round's pair ran back to back: their ratio cancels the drift
         // between rounds (a growing database, the disk's mood) that the two
@@ -152,6 +160,7 @@ pub(super) async fn run(
             );
             println!("  runs off: {off:.0?}  on: {on:.0?}");
             println!("  CPU per 1,000 steps (median): off {cpu_off:.0} ms, on {cpu_on:.0} ms");
+            println!("  task creations/s while running (median): off {created_off:.0}, on {created_on:.0}");
         }
         reports.push(json!({
             "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.len(),
@@ -159,6 +168,7 @@ pub(super) async fn run(
             "median_off": off_median, "median_on": on_median, "overhead_percent": overhead,
             "paired_overhead_percent": paired,
             "cpu_ms_per_1000_steps_off": cpu_off, "cpu_ms_per_1000_steps_on": cpu_on,
+            "creations_per_s_off": created_off, "creations_per_s_on": created_on,
         }));
     }
     engine.stop().await;

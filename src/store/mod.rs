@@ -117,9 +117,16 @@ impl Store {
         Ok(())
     }
 
-    /// Refresh the query planner's statistics (`ANALYZE`, both backends).
+    /// Bring the tables to the state a maintained database keeps them in:
+    /// `VACUUM ANALYZE` on PostgreSQL (dead row versions cleared and planner
+    /// statistics fresh, what autovacuum does on its own schedule), `ANALYZE`
+    /// on SQLite (whose VACUUM would rewrite the whole file).
     pub async fn analyze(&self) -> Result<()> {
-        self.write.execute_unprepared("ANALYZE").await?;
+        let statement = match self.backend {
+            DbBackend::Postgres => "VACUUM ANALYZE",
+            _ => "ANALYZE",
+        };
+        self.write.execute_unprepared(statement).await?;
         Ok(())
     }
 
