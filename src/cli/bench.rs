@@ -44,8 +44,9 @@ pub(super) struct BenchArgs {
     graph: bool,
     /// Measure what observability costs instead: throughput with it off and
     /// fully on (JSON logs at info, metrics, spans exported over OTLP to a
-    /// local collector), alternating for `--rounds` rounds.
-    #[arg(long, conflicts_with_all = ["api", "graph", "preload"])]
+    /// local collector), alternating for `--rounds` rounds; with `--preload`,
+    /// of the engine alone.
+    #[arg(long, conflicts_with_all = ["api", "graph"])]
     observability: bool,
     /// Rounds of the --observability comparison.
     #[arg(long, default_value_t = 3, requires = "observability")]
@@ -97,6 +98,7 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
             tasks,
             args.creators,
             args.rounds,
+            args.preload,
             args.json,
             config,
         )

@@ -71,12 +71,15 @@ fn overhead_percent(off: f64, on: f64) -> Option<f64> {
     (off > 0.0).then(|| (off - on) / off * 100.0)
 }
 
-/// Run `rounds` × (off, on) throughput runs of each shape.
+/// Run `rounds` × (off, on) throughput runs of each shape; with `preload`,
+/// each run's tasks are created before the engine starts and only the engine
+/// draining them is timed.
 pub(super) async fn run(
     shapes: &[Shape],
     tasks: usize,
     creators: usize,
     rounds: usize,
+    preload: bool,
     as_json: bool,
     config: Config,
 ) -> anyhow::Result<ExitCode> {
@@ -94,8 +97,8 @@ pub(super) async fn run(
     telemetry::install(&log, LogTarget::Discard, Some(&traces), Some(gate.clone()));
 
     let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
-    let engine = start_engine(&plain, &config);
-    let tasker = plain.with_engine(engine.handle.clone());
+    let mut engine = start_engine(&plain, &config);
+    let mut tasker = plain.clone().with_engine(engine.handle.clone());
     let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
     let mut reports = Vec::new();
     for shape in shapes {
@@ -123,7 +126,17 @@ pub(super) async fn run(
                 // autovacuum, the dead rows and stale statistics of earlier
                 // runs would slow whichever side runs later.
                 tasker.store().analyze().await?;
-                let run = bench::throughput(&tasker, *shape, tasks, creators).await?;
+                let run = if preload {
+                    engine.stop().await;
+                    let batch = bench::create_many(&plain, *shape, tasks, creators).await?;
+                    let cpu_before = bench::cpu_time();
+                    let start = crate::store::storage_time(chrono::Utc::now());
+                    engine = start_engine(&plain, &config);
+                    tasker = plain.clone().with_engine(engine.handle.clone());
+                    bench::finish(&tasker, *shape, batch, Some(start), cpu_before).await?
+                } else {
+                    bench::throughput(&tasker, *shape, tasks, creators).await?
+                };
                 if observed { &mut on } else { &mut off }.push(run.steps_per_s);
                 let cpu = if observed { &mut cpu_on } else { &mut cpu_off };
                 cpu.extend(run.cpu_ms_per_1000_steps);
@@ -153,9 +166,10 @@ pub(super) async fn run(
         .unwrap_or_default();
         if !as_json {
             println!(
-                "{backend} · {} ({} steps/task), {tasks} tasks × {} rounds: observability off {off_median:.0} steps/s, on {on_median:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
+                "{backend} · {} ({} steps/task), {tasks} tasks{} × {} rounds: observability off {off_median:.0} steps/s, on {on_median:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
                 shape.name(),
                 shape.steps(),
+                if preload { " created first, engine alone timed" } else { "" },
                 off.len()
             );
             println!("  runs off: {off:.0?}  on: {on:.0?}");
@@ -163,7 +177,7 @@ pub(super) async fn run(
             println!("  task creations/s while running (median): off {created_off:.0}, on {created_on:.0}");
         }
         reports.push(json!({
-            "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.len(),
+            "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.len(), "preload": preload,
             "steps_per_s_off": off, "steps_per_s_on": on,
             "median_off": off_median, "median_on": on_median, "overhead_percent": overhead,
             "paired_overhead_percent": paired,
