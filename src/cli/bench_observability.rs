@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
+use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +67,46 @@ fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Received>
     Ok((url, received))
 }
 
+/// One side's runs (observability off or on).
+#[derive(Default)]
+struct Side {
+    steps_per_s: Vec<f64>,
+    cpu_ms_per_1000_steps: Vec<f64>,
+    creations_per_s: Vec<f64>,
+    steps_per_transaction: Vec<f64>,
+}
+
+/// One side's figures: every run's steps/s and the medians.
+#[derive(Serialize)]
+struct Medians {
+    runs: Vec<f64>,
+    steps_per_s: f64,
+    cpu_ms_per_1000_steps: f64,
+    creations_per_s: f64,
+    steps_per_transaction: f64,
+}
+
+impl Side {
+    fn add(&mut self, run: &bench::Throughput, transactions: u64) {
+        self.steps_per_s.push(run.steps_per_s);
+        self.cpu_ms_per_1000_steps.extend(run.cpu_ms_per_1000_steps);
+        self.creations_per_s.push(run.creations_per_s);
+        self.steps_per_transaction
+            .push(run.steps as f64 / transactions.max(1) as f64);
+    }
+
+    fn medians(self) -> Medians {
+        let middle = |runs: &Vec<f64>| median(runs.clone()).unwrap_or_default();
+        Medians {
+            steps_per_s: middle(&self.steps_per_s),
+            cpu_ms_per_1000_steps: middle(&self.cpu_ms_per_1000_steps),
+            creations_per_s: middle(&self.creations_per_s),
+            steps_per_transaction: middle(&self.steps_per_transaction),
+            runs: self.steps_per_s,
+        }
+    }
+}
+
 /// How much slower `on` is than `off`, in percent (none without a baseline).
 fn overhead_percent(off: f64, on: f64) -> Option<f64> {
     (off > 0.0).then(|| (off - on) / off * 100.0)
@@ -103,9 +144,7 @@ pub(super) async fn run(
     let mut reports = Vec::new();
     for shape in shapes {
         bench::prepare(&tasker, *shape).await?;
-        let (mut off, mut on) = (Vec::new(), Vec::new());
-        let (mut cpu_off, mut cpu_on) = (Vec::new(), Vec::new());
-        let (mut created_off, mut created_on) = (Vec::new(), Vec::new());
+        let mut sides = [Side::default(), Side::default()];
         for round in 0..rounds.max(1) {
             // Alternate which runs first so that drift (a growing database,
             // a warming cache) does not favour one side.
@@ -126,6 +165,7 @@ pub(super) async fn run(
                 // autovacuum, the dead rows and stale statistics of earlier
                 // runs would slow whichever side runs later.
                 tasker.store().analyze().await?;
+                let turns_before = engine.handle.stats().batches.load(Ordering::Relaxed);
                 let run = if preload {
                     engine.stop().await;
                     let batch = bench::create_many(&plain, *shape, tasks, creators).await?;
@@ -137,52 +177,58 @@ pub(super) async fn run(
                 } else {
                     bench::throughput(&tasker, *shape, tasks, creators).await?
                 };
-                if observed { &mut on } else { &mut off }.push(run.steps_per_s);
-                let cpu = if observed { &mut cpu_on } else { &mut cpu_off };
-                cpu.extend(run.cpu_ms_per_1000_steps);
-                if observed {
-                    &mut created_on
-                } else {
-                    &mut created_off
-                }
-                .push(run.creations_per_s);
+                // A restarted engine counts from zero.
+                let turns = engine.handle.stats().batches.load(Ordering::Relaxed)
+                    - if preload { 0 } else { turns_before };
+                sides[usize::from(observed)].add(&run, turns);
             }
         }
         gate.set(false);
-        let middle = |runs: &Vec<f64>| median(runs.clone()).unwrap_or_default();
-        let (off_median, on_median) = (middle(&off), middle(&on));
-        let (cpu_off, cpu_on) = (middle(&cpu_off), middle(&cpu_on));
-        let (created_off, created_on) = (middle(&created_off), middle(&created_on));
-        let overhead = overhead_percent(off_median, on_median).unwrap_or_default();
+        let [off, on] = sides.map(|side| side.medians());
+        let overhead = overhead_percent(off.steps_per_s, on.steps_per_s).unwrap_or_default();
         // Each round's pair ran back to back: their ratio cancels the drift
         // between rounds (a growing database, the disk's mood) that the two
         // medians each carry.
         let paired = median(
-            off.iter()
-                .zip(&on)
+            off.runs
+                .iter()
+                .zip(&on.runs)
                 .filter_map(|(off, on)| overhead_percent(*off, *on))
                 .collect(),
         )
         .unwrap_or_default();
         if !as_json {
             println!(
-                "{backend} · {} ({} steps/task), {tasks} tasks{} × {} rounds: observability off {off_median:.0} steps/s, on {on_median:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
+                "{backend} · {} ({} steps/task), {tasks} tasks{} × {} rounds: observability off {:.0} steps/s, on {:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
                 shape.name(),
                 shape.steps(),
-                if preload { " created first, engine alone timed" } else { "" },
-                off.len()
+                if preload {
+                    " created first, engine alone timed"
+                } else {
+                    ""
+                },
+                off.runs.len(),
+                off.steps_per_s,
+                on.steps_per_s,
             );
-            println!("  runs off: {off:.0?}  on: {on:.0?}");
-            println!("  CPU per 1,000 steps (median): off {cpu_off:.0} ms, on {cpu_on:.0} ms");
-            println!("  task creations/s while running (median): off {created_off:.0}, on {created_on:.0}");
+            println!("  runs off: {:.0?}  on: {:.0?}", off.runs, on.runs);
+            println!(
+                "  CPU per 1,000 steps (median): off {:.0} ms, on {:.0} ms",
+                off.cpu_ms_per_1000_steps, on.cpu_ms_per_1000_steps
+            );
+            println!(
+                "  task creations/s (median): off {:.0}, on {:.0}",
+                off.creations_per_s, on.creations_per_s
+            );
+            println!(
+                "  steps per engine transaction (median): off {:.1}, on {:.1}",
+                off.steps_per_transaction, on.steps_per_transaction
+            );
         }
         reports.push(json!({
-            "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.len(), "preload": preload,
-            "steps_per_s_off": off, "steps_per_s_on": on,
-            "median_off": off_median, "median_on": on_median, "overhead_percent": overhead,
-            "paired_overhead_percent": paired,
-            "cpu_ms_per_1000_steps_off": cpu_off, "cpu_ms_per_1000_steps_on": cpu_on,
-            "creations_per_s_off": created_off, "creations_per_s_on": created_on,
+            "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.runs.len(),
+            "preload": preload, "off": off, "on": on,
+            "overhead_percent": overhead, "paired_overhead_percent": paired,
         }));
     }
     engine.stop().await;

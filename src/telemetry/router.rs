@@ -32,6 +32,9 @@ pub fn default_routes() -> BTreeMap<String, Vec<String>> {
     BTreeMap::from([
         ("*".to_owned(), all(&["metric", "log"])),
         ("task.*".to_owned(), all(&["metric", "log", "span"])),
+        // The `task` span already covers the creation: a second span for it
+        // would repeat it in every trace.
+        ("task.initialize_requested".to_owned(), all(&["metric", "log"])),
         ("step.*".to_owned(), all(&["metric", "log"])),
         ("workflow.*".to_owned(), all(&["metric", "log"])),
     ])
@@ -175,6 +178,8 @@ mod tests {
         let failed = r.route(EventName::StepFailed, t);
         assert_eq!(failed.log, Some(Level::WARN));
         assert!(r.route(EventName::TaskCompleted, t).span);
+        let created = r.route(EventName::TaskInitializeRequested, t);
+        assert!(created.metric && created.log.is_some() && !created.span);
         assert_eq!(r.route(EventName::HandlerRegistered, None).log, Some(Level::INFO));
     }
 
