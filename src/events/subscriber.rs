@@ -289,9 +289,15 @@ async fn deliver(
             batch = batches.recv() => batch,
         };
         let Some(batch) = batch else { break };
-        for event in batch {
+        for (i, event) in batch.into_iter().enumerate() {
             if entry.cancel.is_cancelled() {
                 break 'batches;
+            }
+            // Between events, let the runtime's other tasks run: a request
+            // holding SQLite's single writer between two statements must not
+            // wait behind a whole batch of telemetry.
+            if i > 0 {
+                tokio::task::yield_now().await;
             }
             let handled = AssertUnwindSafe(subscriber.handle(event)).catch_unwind().await;
             waiting.fetch_sub(1, Ordering::AcqRel);
