@@ -33,9 +33,9 @@ pub use loads::{
 };
 pub use operator::{Cancelled, cancel_task, resolve_step, retry_step, retry_task};
 pub use queries::{
-    DispatchInputs, StepCountsByTask, TaskInputs, count_tasks_by_status, dispatch_inputs, find_step,
-    find_task, find_task_by_idempotency_key, finished_window, step_counts, step_errors, step_results,
-    step_transitions, steps_of_task, task_transitions,
+    DispatchInputs, Progress, StepCountsByTask, TaskInputs, count_tasks_by_status, dispatch_inputs,
+    find_step, find_task, find_task_by_idempotency_key, finished_window, progress, step_counts, step_errors,
+    step_results, step_transitions, steps_of_task, task_transitions,
 };
 pub use readiness::{Promotion, lock_tasks, promote_children, reconcile_tasks};
 pub use stats::{QueueDepths, queue_depths, tasks_by_status, template_count};

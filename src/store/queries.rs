@@ -145,6 +145,17 @@ pub async fn count_tasks_by_status(conn: &impl ConnectionTrait) -> Result<Vec<(T
         .collect()
 }
 
+/// Where a set of tasks stands.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The tasks not finished yet (or not found).
+    pub unfinished: Vec<Uuid>,
+    /// The first creation among them.
+    pub first_created: Option<chrono::DateTime<chrono::Utc>>,
+    /// The last finish among the finished ones.
+    pub last_finished: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Of these tasks: how many are finished, the first creation and the last finish.
 pub async fn finished_window(
     conn: &impl ConnectionTrait,
@@ -154,21 +165,28 @@ pub async fn finished_window(
     Option<chrono::DateTime<chrono::Utc>>,
     Option<chrono::DateTime<chrono::Utc>>,
 )> {
-    let finished: Vec<&str> = TaskStatus::ALL
-        .iter()
-        .filter(|s| s.is_finished())
-        .map(|s| s.as_str())
-        .collect();
-    let mut count = 0;
-    let mut first = None;
-    let mut last = None;
+    let p = progress(conn, task_ids).await?;
+    let finished = task_ids.len().saturating_sub(p.unfinished.len());
+    Ok((finished as u64, p.first_created, p.last_finished))
+}
+
+/// A task's id, creation, finish and status.
+type TaskWindow = (
+    Uuid,
+    chrono::DateTime<chrono::Utc>,
+    Option<chrono::DateTime<chrono::Utc>>,
+    String,
+);
+
+/// Which of these tasks are still unfinished, with the first creation and the
+/// last finish among them (for waiters that ask again about the rest only).
+pub async fn progress(conn: &impl ConnectionTrait, task_ids: &[Uuid]) -> Result<Progress> {
+    let mut out = Progress::default();
+    let mut seen = std::collections::HashSet::with_capacity(task_ids.len());
     for chunk in task_ids.chunks(10_000) {
-        let rows: Vec<(
-            chrono::DateTime<chrono::Utc>,
-            Option<chrono::DateTime<chrono::Utc>>,
-            String,
-        )> = task::Entity::find()
+        let rows: Vec<TaskWindow> = task::Entity::find()
             .select_only()
+            .column(task::Column::Id)
             .column(task::Column::CreatedAt)
             .column(task::Column::CompletedAt)
             .column(task::Column::Status)
@@ -180,15 +198,19 @@ pub async fn finished_window(
             .into_tuple()
             .all(conn)
             .await?;
-        for (created, completed, status) in rows {
-            first = first.into_iter().chain([created]).min();
-            if finished.contains(&status.as_str()) {
-                count += 1;
-                last = last.into_iter().chain(completed).max();
+        for (id, created, completed, status) in rows {
+            seen.insert(id);
+            out.first_created = out.first_created.into_iter().chain([created]).min();
+            if parse_task_status(&status)?.is_finished() {
+                out.last_finished = out.last_finished.into_iter().chain(completed).max();
+            } else {
+                out.unfinished.push(id);
             }
         }
     }
-    Ok((count, first, last))
+    out.unfinished
+        .extend(task_ids.iter().filter(|id| !seen.contains(*id)).copied());
+    Ok(out)
 }
 
 /// What every step of a task needs from the task.

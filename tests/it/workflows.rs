@@ -131,3 +131,31 @@ async fn retry_then_succeed(db: &TestDb) {
     }
     h.stop().await;
 }
+
+crate::on_both_backends! {
+    progress_names_the_tasks_still_unfinished_and_the_window_of_the_rest => progress_window;
+}
+
+async fn progress_window(db: &TestDb) {
+    let h = Harness::start(db).await;
+    h.register("name: quick\nsteps:\n  - {name: a, handler: noop}\n")
+        .await;
+    // An external step nobody claims keeps its task unfinished.
+    h.register("name: waiting\nsteps:\n  - {name: a, handler: nobody_claims, external: true}\n")
+        .await;
+    let done = h.create("quick", json!({})).await;
+    let open = h.create("waiting", json!({})).await;
+    let unknown = uuid::Uuid::now_v7();
+    let finished = h.wait_finished(done).await;
+    let p = tasker::store::progress(h.tasker.store().reader(), &[done, open, unknown])
+        .await
+        .expect("reads");
+    assert_eq!(p.unfinished.len(), 2, "{:?}", p.unfinished);
+    assert!(p.unfinished.contains(&open) && p.unfinished.contains(&unknown));
+    assert_eq!(p.last_finished, finished.task.completed_at);
+    assert_eq!(p.first_created, Some(finished.task.created_at));
+    let (count, _, _) = tasker::store::finished_window(h.tasker.store().reader(), &[done, open])
+        .await
+        .expect("reads");
+    assert_eq!(count, 1);
+}
