@@ -70,6 +70,26 @@ pub(super) fn start_engine(tasker: &Tasker, config: &Config) -> Running {
     Running { handle, cancel, join }
 }
 
+/// Stop `engine`, create `tasks` tasks, start a new engine and time only its
+/// draining them; returns the new engine and the services bound to it.
+pub(super) async fn preloaded(
+    plain: &Tasker,
+    engine: Running,
+    config: &Config,
+    shape: Shape,
+    tasks: usize,
+    creators: usize,
+) -> anyhow::Result<(Running, Tasker, bench::Throughput)> {
+    engine.stop().await;
+    let batch = bench::create_many(plain, shape, tasks, creators).await?;
+    let cpu_before = bench::cpu_time();
+    let start = crate::store::storage_time(chrono::Utc::now());
+    let engine = start_engine(plain, config);
+    let tasker = plain.clone().with_engine(engine.handle.clone());
+    let run = bench::finish(&tasker, shape, batch, Some(start), cpu_before).await?;
+    Ok((engine, tasker, run))
+}
+
 impl BenchArgs {
     /// Whether the run installs its own log and trace pipeline.
     pub(super) fn installs_logging(&self) -> bool {
@@ -130,13 +150,10 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
             (0, _) => None,
             (n, false) => Some(bench::throughput(&tasker, *shape, n, args.creators).await?),
             (n, true) => {
-                engine.stop().await;
-                let batch = bench::create_many(&plain, *shape, n, args.creators).await?;
-                let cpu_before = bench::cpu_time();
-                let start = crate::store::storage_time(chrono::Utc::now());
-                engine = start_engine(&plain, &config);
-                tasker = plain.clone().with_engine(engine.handle.clone());
-                Some(bench::finish(&tasker, *shape, batch, Some(start), cpu_before).await?)
+                let (restarted, with_engine, run) =
+                    preloaded(&plain, engine, &config, *shape, n, args.creators).await?;
+                (engine, tasker) = (restarted, with_engine);
+                Some(run)
             }
         };
         let batches = engine.handle.stats().batches.load(Ordering::Relaxed);

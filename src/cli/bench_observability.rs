@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::bench::start_engine;
+use super::bench::{preloaded, start_engine};
 use crate::app;
 use crate::bench::{self, Shape};
 use crate::config::{Config, LogConfig};
@@ -165,21 +165,17 @@ pub(super) async fn run(
                 // autovacuum, the dead rows and stale statistics of earlier
                 // runs would slow whichever side runs later.
                 tasker.store().analyze().await?;
-                let turns_before = engine.handle.stats().batches.load(Ordering::Relaxed);
-                let run = if preload {
-                    engine.stop().await;
-                    let batch = bench::create_many(&plain, *shape, tasks, creators).await?;
-                    let cpu_before = bench::cpu_time();
-                    let start = crate::store::storage_time(chrono::Utc::now());
-                    engine = start_engine(&plain, &config);
-                    tasker = plain.clone().with_engine(engine.handle.clone());
-                    bench::finish(&tasker, *shape, batch, Some(start), cpu_before).await?
+                let (run, turns_before) = if preload {
+                    let (restarted, with_engine, run) =
+                        preloaded(&plain, engine, &config, *shape, tasks, creators).await?;
+                    (engine, tasker) = (restarted, with_engine);
+                    // The restarted engine counts its transactions from zero.
+                    (run, 0)
                 } else {
-                    bench::throughput(&tasker, *shape, tasks, creators).await?
+                    let before = engine.handle.stats().batches.load(Ordering::Relaxed);
+                    (bench::throughput(&tasker, *shape, tasks, creators).await?, before)
                 };
-                // A restarted engine counts from zero.
-                let turns = engine.handle.stats().batches.load(Ordering::Relaxed)
-                    - if preload { 0 } else { turns_before };
+                let turns = engine.handle.stats().batches.load(Ordering::Relaxed) - turns_before;
                 sides[usize::from(observed)].add(&run, turns);
             }
         }
