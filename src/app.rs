@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{Config, ConfigError, DEFAULT_TEMPLATE_DIR};
 use crate::engine::{Clock, Engine, SystemClock};
@@ -192,6 +193,13 @@ impl App {
             relay,
         };
         info!(address = %bound, backend = ?self.tasker.store().backend(), "tasker listening");
+        // Small websocket frames (subscription events) would otherwise wait for
+        // the peer's delayed ACK under Nagle's algorithm.
+        let listener = listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                debug!(error = %err, "cannot set TCP_NODELAY on an accepted connection");
+            }
+        });
         let served = axum::serve(listener, router(state))
             .with_graceful_shutdown(cancel.clone().cancelled_owned())
             .await;

@@ -12,6 +12,7 @@ mod relay;
 mod replicas;
 mod restart;
 mod shapes;
+mod sockets;
 mod support;
 mod templates;
 mod traces;
