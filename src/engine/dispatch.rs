@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::FutureExt;
+use opentelemetry::trace::Status;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, Span, field, info_span, warn};
+use tracing::{Instrument, Span, info_span, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::scheduler::Report;
 use super::{Shared, TaskInputs};
@@ -21,7 +23,7 @@ use crate::entities::workflow_step;
 use crate::events::{Event, EventName};
 use crate::handlers::{StepContext, StepHandler};
 use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs};
-use crate::telemetry::traces;
+use crate::telemetry::{self, traces};
 
 /// Most cached task contexts; the cache is dropped whole beyond this.
 const TASK_CACHE_LIMIT: usize = 10_000;
@@ -157,9 +159,6 @@ fn attempt_span(step: &workflow_step::Model, task: &TaskInputs, attempt: u32) ->
         attempt,
         handler = %step.handler,
         correlation_id = task.correlation_id.as_deref().unwrap_or_default(),
-        outcome = field::Empty,
-        otel.status_code = field::Empty,
-        otel.status_description = field::Empty,
     );
     if let Some(parent) = &task.trace_parent {
         parent.adopt(&span);
@@ -215,17 +214,19 @@ async fn run_attempt(
     let _ = reports.send(report(&step, outcome)).await;
 }
 
-/// What the attempt's span says about how it ended; failures mark it as an error.
+/// What the attempt's trace span says about how it ended; failures mark it as
+/// an error. Set on the exported span only: recording a field would make the
+/// log layer format all of the span's fields again, for no log line.
 fn record_outcome(span: &Span, outcome: Option<&AttemptOutcome>) {
-    match outcome {
-        None => span.record("outcome", "interrupted"),
-        Some(AttemptOutcome::Completed(_)) => span.record("outcome", "completed"),
+    let said = match outcome {
+        None => "interrupted",
+        Some(AttemptOutcome::Completed(_)) => "completed",
         Some(AttemptOutcome::Failed(failure)) => {
-            span.record("outcome", failure.kind.as_str());
-            span.record("otel.status_code", "ERROR");
-            span.record("otel.status_description", failure.message.as_str())
+            span.set_status(Status::error(failure.message.clone()));
+            failure.kind.as_str()
         }
     };
+    span.set_attribute("outcome", said);
 }
 
 /// An event about this attempt, with the fields every attempt event carries.
@@ -289,7 +290,7 @@ async fn run_handler(
         return failed(FailureKind::UnknownHandler, message, false);
     };
     let cancel = ctx.cancel.clone();
-    let span = info_span!("handler", handler = name);
+    let span = info_span!(target: telemetry::HANDLER_SPAN_TARGET, "handler", handler = name);
     let call = AssertUnwindSafe(handler.handle(ctx))
         .catch_unwind()
         .instrument(span);

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::Metadata;
 use tracing::subscriber::Interest;
-use tracing_subscriber::filter::FilterExt;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -78,6 +79,38 @@ impl<S> Filter<S> for Gate {
     }
 }
 
+/// Log lines leave out the handler span: its one field is already on the
+/// attempt span around it, and the log layer would format it for every attempt.
+fn not_handler_span(meta: &Metadata<'_>) -> bool {
+    !(meta.is_span() && meta.target() == HANDLER_SPAN_TARGET)
+}
+
+/// The target of the span around each handler call.
+pub const HANDLER_SPAN_TARGET: &str = "tasker::handler";
+
+/// The layer that writes log lines (JSON or pretty) while `gate` is open.
+fn log_lines<W>(
+    filter: EnvFilter,
+    json: bool,
+    writer: W,
+    gate: Gate,
+) -> Box<dyn Layer<Registry> + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let lines = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_writer(writer);
+    let lines = if json {
+        lines.json().flatten_event(true).boxed()
+    } else {
+        lines.boxed()
+    };
+    lines
+        .with_filter(filter.and(gate).and(filter_fn(not_handler_span)))
+        .boxed()
+}
+
 /// Install the global subscriber for log lines only. `RUST_LOG` wins over
 /// `log.level`. Calling it twice keeps the first subscriber (tests and
 /// embedded use).
@@ -111,17 +144,66 @@ pub fn install(config: &LogConfig, target: LogTarget, traces: Option<&TraceExpor
             LogTarget::Discard => Box::new(std::io::sink()),
         }
     };
-    let lines = tracing_subscriber::fmt::layer()
-        .with_target(false)
-        .with_writer(writer);
-    let lines = if json {
-        lines.json().flatten_event(true).boxed()
-    } else {
-        lines.boxed()
-    };
     let gate = gate.unwrap_or_else(|| Gate::new(true));
-    let lines = lines.with_filter(filter.and(gate.clone())).boxed();
+    let lines = log_lines(filter, json, writer, gate.clone());
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![lines];
     layers.extend(traces.map(|t| t.layer(gate)));
     let _ = tracing_subscriber::registry().with(layers).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+    use tracing::info_span;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_inside_a_handler_carries_the_attempt_but_not_the_handler_span() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let lines = log_lines(
+            EnvFilter::new("info"),
+            true,
+            move || writer.clone(),
+            Gate::new(true),
+        );
+        let subscriber = tracing_subscriber::registry().with(vec![lines]);
+        tracing::subscriber::with_default(subscriber, || {
+            let attempt = info_span!("step.attempt", task_id = "t-1", step = "fetch", attempt = 2u32);
+            let _attempt = attempt.enter();
+            let handler = info_span!(target: HANDLER_SPAN_TARGET, "handler", handler = "http");
+            let _handler = handler.enter();
+            tracing::info!("inside the handler");
+        });
+        let bytes = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let text = String::from_utf8(bytes).expect("utf-8");
+        let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!(line["message"], "inside the handler");
+        let spans = line["spans"].as_array().expect("the span list");
+        assert_eq!(spans.len(), 1, "{line}");
+        assert_eq!(spans[0]["name"], "step.attempt");
+        assert_eq!(spans[0]["step"], "fetch");
+        assert_eq!(spans[0]["attempt"], 2);
+        assert_eq!(spans[0]["task_id"], "t-1");
+    }
 }
