@@ -26,6 +26,9 @@ const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// before handing them over (the delay a subscriber sees under load).
 const BURST_WINDOW: Duration = Duration::from_millis(5);
 
+/// Longest a delivery task handles events before it lets other tasks run.
+const DELIVERY_SLICE: Duration = Duration::from_micros(100);
+
 /// Something that reacts to events. Implement it and pass it to
 /// [`Subscribers::subscribe`] with the names or `prefix.*` patterns it wants.
 #[async_trait::async_trait]
@@ -289,15 +292,18 @@ async fn deliver(
             batch = batches.recv() => batch,
         };
         let Some(batch) = batch else { break };
-        for (i, event) in batch.into_iter().enumerate() {
+        let mut slice = Instant::now();
+        for event in batch {
             if entry.cancel.is_cancelled() {
                 break 'batches;
             }
-            // Between events, let the runtime's other tasks run: a request
+            // Now and then, let the runtime's other tasks run: a request
             // holding SQLite's single writer between two statements must not
-            // wait behind a whole batch of telemetry.
-            if i > 0 {
+            // wait behind a whole batch of telemetry. Not after every event:
+            // a trip through the scheduler costs about as much as an event.
+            if slice.elapsed() >= DELIVERY_SLICE {
                 tokio::task::yield_now().await;
+                slice = Instant::now();
             }
             let handled = AssertUnwindSafe(subscriber.handle(event)).catch_unwind().await;
             waiting.fetch_sub(1, Ordering::AcqRel);
