@@ -51,7 +51,7 @@ pub enum StepStatus {
 }
 
 macro_rules! status_strings {
-    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($ty:ident { $($variant:ident => $text:literal / $label:literal),+ $(,)? }) => {
         impl $ty {
             /// Every value, in declaration order.
             pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
@@ -59,6 +59,11 @@ macro_rules! status_strings {
             /// The stored and public (GraphQL enum) spelling, e.g. `IN_PROGRESS`.
             pub const fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $text),+ }
+            }
+
+            /// The lower-case spelling metric labels use, e.g. `in_progress`.
+            pub const fn label(self) -> &'static str {
+                match self { $($ty::$variant => $label),+ }
             }
         }
 
@@ -84,24 +89,24 @@ macro_rules! status_strings {
 }
 
 status_strings!(TaskStatus {
-    Pending => "PENDING",
-    InProgress => "IN_PROGRESS",
-    Complete => "COMPLETE",
-    Error => "ERROR",
-    Cancelled => "CANCELLED",
-    ResolvedManually => "RESOLVED_MANUALLY",
+    Pending => "PENDING" / "pending",
+    InProgress => "IN_PROGRESS" / "in_progress",
+    Complete => "COMPLETE" / "complete",
+    Error => "ERROR" / "error",
+    Cancelled => "CANCELLED" / "cancelled",
+    ResolvedManually => "RESOLVED_MANUALLY" / "resolved_manually",
 });
 
 status_strings!(StepStatus {
-    Pending => "PENDING",
-    Enqueued => "ENQUEUED",
-    InProgress => "IN_PROGRESS",
-    WaitingForRetry => "WAITING_FOR_RETRY",
-    Complete => "COMPLETE",
-    Skipped => "SKIPPED",
-    Error => "ERROR",
-    Cancelled => "CANCELLED",
-    ResolvedManually => "RESOLVED_MANUALLY",
+    Pending => "PENDING" / "pending",
+    Enqueued => "ENQUEUED" / "enqueued",
+    InProgress => "IN_PROGRESS" / "in_progress",
+    WaitingForRetry => "WAITING_FOR_RETRY" / "waiting_for_retry",
+    Complete => "COMPLETE" / "complete",
+    Skipped => "SKIPPED" / "skipped",
+    Error => "ERROR" / "error",
+    Cancelled => "CANCELLED" / "cancelled",
+    ResolvedManually => "RESOLVED_MANUALLY" / "resolved_manually",
 });
 
 use StepStatus as S;

@@ -146,10 +146,10 @@ impl SubscriptionRoot {
                         }
                     },
                 };
-                if namespace.as_deref().is_some_and(|n| Some(n) != namespace_of(&event, info.as_ref())) {
+                if namespace.as_deref().is_some_and(|n| Some(n) != namespace_of(&event, info.as_deref())) {
                     continue;
                 }
-                yield Ok(Event::new(&event, info, &cache.tasker().settings().redactor));
+                yield Ok(Event::new(&event, info.as_deref(), &cache.tasker().settings().redactor));
             }
         })
     }

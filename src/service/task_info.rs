@@ -2,6 +2,7 @@
 //! filled from task events where they pass by, else read once per task.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -22,7 +23,7 @@ pub struct TaskInfo {
 pub struct TaskInfoCache {
     tasker: Tasker,
     capacity: usize,
-    known: HashMap<Uuid, TaskInfo>,
+    known: HashMap<Uuid, Arc<TaskInfo>>,
 }
 
 impl TaskInfoCache {
@@ -41,7 +42,7 @@ impl TaskInfoCache {
     }
 
     /// Keep what an event said about a task.
-    pub fn remember(&mut self, task_id: Uuid, info: TaskInfo) {
+    pub fn remember(&mut self, task_id: Uuid, info: Arc<TaskInfo>) {
         if self.known.len() >= self.capacity {
             self.known.clear();
         }
@@ -50,19 +51,19 @@ impl TaskInfoCache {
 
     /// The task's info, read from the database when not known (`None` if the
     /// task does not exist).
-    pub async fn get(&mut self, task_id: Uuid) -> Result<Option<TaskInfo>> {
+    pub async fn get(&mut self, task_id: Uuid) -> Result<Option<Arc<TaskInfo>>> {
         if let Some(found) = self.known.get(&task_id) {
-            return Ok(Some(found.clone()));
+            return Ok(Some(Arc::clone(found)));
         }
         let Some(task) = self.tasker.task(task_id).await? else {
             return Ok(None);
         };
-        let info = TaskInfo {
+        let info = Arc::new(TaskInfo {
             namespace: task.namespace,
             correlation_id: task.correlation_id,
             trace_parent: task.trace_parent,
-        };
-        self.remember(task_id, info.clone());
+        });
+        self.remember(task_id, Arc::clone(&info));
         Ok(Some(info))
     }
 }

@@ -24,13 +24,13 @@ struct Feed {
     tasks: Mutex<TaskInfoCache>,
 }
 
-fn info_of(event: &Event) -> Option<TaskInfo> {
+fn info_of(event: &Event) -> Option<Arc<TaskInfo>> {
     match &event.change {
-        Some(Change::Task(t)) => Some(TaskInfo {
+        Some(Change::Task(t)) => Some(Arc::new(TaskInfo {
             namespace: t.namespace.clone(),
             correlation_id: t.correlation_id.clone(),
             trace_parent: t.trace_parent.clone(),
-        }),
+        })),
         _ => None,
     }
 }
@@ -77,7 +77,7 @@ impl Subscriber for Feed {
         }
         let info = match (info_of(&event), event.task_id) {
             (Some(info), Some(task_id)) => {
-                tasks.remember(task_id, info.clone());
+                tasks.remember(task_id, Arc::clone(&info));
                 Some(info)
             }
             // Deleted, or the database is down: counted under "unknown".

@@ -29,21 +29,21 @@ const MAX_OPERATIONS: usize = 200;
 struct TaskLabels {
     namespace: String,
     name: String,
-    status: String,
+    status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StepLabels {
     namespace: String,
     handler: String,
-    status: String,
+    status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AttemptLabels {
     namespace: String,
     handler: String,
-    outcome: String,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,7 +65,7 @@ struct OperationLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
-    event: String,
+    event: &'static str,
 }
 
 /// Step attempts: 1 ms to ~65 s.
@@ -220,13 +220,9 @@ impl Metrics {
 
     /// Count one event and the committed change behind it, if any;
     /// `namespace` is the step's task's, when known.
-    pub fn record_event(&self, event: &str, change: Option<&Change>, namespace: Option<&str>) {
+    pub fn record_event(&self, event: &'static str, change: Option<&Change>, namespace: Option<&str>) {
         let m = &self.0;
-        m.events
-            .get_or_create(&EventLabels {
-                event: event.to_owned(),
-            })
-            .inc();
+        m.events.get_or_create(&EventLabels { event }).inc();
         match change {
             Some(Change::Task(t)) => self.record_task(t),
             Some(Change::Step(s)) => self.record_step(s, namespace.unwrap_or("unknown")),
@@ -238,7 +234,7 @@ impl Metrics {
         let labels = TaskLabels {
             namespace: t.namespace.clone(),
             name: t.name.clone(),
-            status: t.to.as_str().to_ascii_lowercase(),
+            status: t.to.label(),
         };
         self.0.tasks.get_or_create(&labels).inc();
         if t.to.is_terminal() {
@@ -253,7 +249,7 @@ impl Metrics {
             .get_or_create(&StepLabels {
                 namespace: namespace.to_owned(),
                 handler: s.handler.clone(),
-                status: s.to.as_str().to_ascii_lowercase(),
+                status: s.to.label(),
             })
             .inc();
         if s.from != Some(StepStatus::InProgress) {
@@ -271,7 +267,7 @@ impl Metrics {
             .get_or_create(&AttemptLabels {
                 namespace: namespace.to_owned(),
                 handler: s.handler.clone(),
-                outcome: outcome.to_owned(),
+                outcome,
             })
             .inc();
         if let Some(started) = s.started_at {

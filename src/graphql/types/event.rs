@@ -35,8 +35,8 @@ pub fn namespace_of<'a>(event: &'a events::Event, task: Option<&'a TaskInfo>) ->
 impl Event {
     /// The GraphQL view of `event`, with what is known of its task and
     /// sensitive payload values filtered.
-    pub fn new(event: &events::Event, task: Option<TaskInfo>, redactor: &Redactor) -> Self {
-        let namespace = namespace_of(event, task.as_ref()).map(str::to_owned);
+    pub fn new(event: &events::Event, task: Option<&TaskInfo>, redactor: &Redactor) -> Self {
+        let namespace = namespace_of(event, task).map(str::to_owned);
         Event {
             name: event.name.as_str().to_owned(),
             at: event.at,
@@ -44,7 +44,7 @@ impl Event {
             step_id: event.step_id.map(|s| ID(s.to_string())),
             namespace,
             payload: Json(redactor.redact(&event.payload())),
-            correlation_id: task.and_then(|t| t.correlation_id),
+            correlation_id: task.and_then(|t| t.correlation_id.clone()),
         }
     }
 }
