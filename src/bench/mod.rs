@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 pub mod api;
+pub mod ceiling;
 pub mod graph;
 
 use crate::events::EventName;

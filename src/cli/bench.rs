@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::app;
-use crate::bench::{self, Shape};
+use crate::bench::{self, Shape, ceiling};
 use crate::config::Config;
 use crate::engine::EngineHandle;
 use crate::handlers::HandlerRegistry;
@@ -51,6 +51,10 @@ pub(super) struct BenchArgs {
     /// Rounds of the --observability comparison.
     #[arg(long, default_value_t = 3, requires = "observability")]
     rounds: usize,
+    /// On PostgreSQL, seconds of `pgbench` (one INSERT per transaction, as many
+    /// clients as wrote in the throughput run) measured after it (0 skips).
+    #[arg(long, default_value_t = 5)]
+    ceiling_seconds: u64,
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -157,6 +161,22 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
             }
         };
         let batches = engine.handle.stats().batches.load(Ordering::Relaxed);
+        let ceiling = match &throughput {
+            Some(t) if backend == "postgres" && args.ceiling_seconds > 0 => {
+                // Writers during the run: the engine's scheduler, plus the
+                // creators when they ran alongside it.
+                let clients = if args.preload { 1 } else { args.creators + 1 };
+                let measured = ceiling::measure(
+                    tasker.store().writer(),
+                    &config.database.url,
+                    clients,
+                    args.ceiling_seconds,
+                )
+                .await;
+                Some(measured.map(|c| (t.steps_per_s / c.tps.max(f64::MIN_POSITIVE), c)))
+            }
+            _ => None,
+        };
         if !args.json {
             println!("{backend} · {} ({} steps/task)", shape.name(), shape.steps());
             if let Some(l) = &latency {
@@ -187,10 +207,27 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
                     println!("  CPU {cpu:.0} ms per 1,000 steps; peak RSS {rss:.0} MiB");
                 }
             }
+            match &ceiling {
+                Some(Ok((ratio, c))) => println!(
+                    "  PostgreSQL ceiling (pgbench, one INSERT per transaction, {} clients, {} s): {:.0} tps, {:.3} ms each; steps/s ÷ ceiling = {ratio:.2}",
+                    c.clients,
+                    c.seconds,
+                    c.tps,
+                    c.latency_ms.unwrap_or_default()
+                ),
+                Some(Err(err)) => println!("  PostgreSQL ceiling not measured: {err}"),
+                None => {}
+            }
         }
+        let (ceiling, ratio, ceiling_error) = match ceiling {
+            Some(Ok((ratio, c))) => (Some(c), Some(ratio), None),
+            Some(Err(err)) => (None, None, Some(err.to_string())),
+            None => (None, None, None),
+        };
         reports.push(json!({
             "backend": backend, "shape": shape, "steps_per_task": shape.steps(),
             "latency": latency, "throughput": throughput, "engine_transactions": batches,
+            "ceiling": ceiling, "steps_per_ceiling_tps": ratio, "ceiling_error": ceiling_error,
         }));
     }
     engine.stop().await;
