@@ -62,8 +62,8 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             instance_id: default_instance_id(),
-            max_concurrency: 64,
-            claim_batch_size: 128,
+            max_concurrency: 256,
+            claim_batch_size: 256,
             max_batch: 512,
             poll_interval: Duration::from_millis(250),
             lease: Duration::from_secs(30),
