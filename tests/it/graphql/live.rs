@@ -83,6 +83,21 @@ async fn events_are_filtered_by_name_task_and_namespace() {
     let query = "subscription($ns: String) { events(names: [\"step.completed\", \"task.*\"], namespace: $ns) { name taskId stepId namespace payload correlationId } }";
     ws.subscribe("other-ns", query, json!({"ns": "elsewhere"})).await;
     ws.subscribe("events", query, json!({"ns": "default"})).await;
+    // graphql-ws does not acknowledge a subscription, and a task created at once
+    // can commit its first events before the server has read the subscribe
+    // message: a first task, followed to its end, proves both are listening.
+    let warm_up = create(&app, "diamond").await;
+    loop {
+        let message = ws.next().await;
+        assert_eq!(
+            message["id"], "events",
+            "nothing for another namespace: {message}"
+        );
+        let event = &message["payload"]["data"]["events"];
+        if event["taskId"] == warm_up.as_str() && event["name"] == "task.completed" {
+            break;
+        }
+    }
     let id = create(&app, "diamond").await;
     let mut names = Vec::new();
     while !names.contains(&"task.completed".to_owned()) {
