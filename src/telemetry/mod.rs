@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod monitor;
 mod process;
 pub mod router;
+mod span_fields;
 pub mod traces;
 
 pub use export::{Exporter, ExporterEntry, Exporters};
@@ -102,7 +103,11 @@ where
         .with_target(false)
         .with_writer(writer);
     let lines = if json {
-        lines.json().flatten_event(true).boxed()
+        lines
+            .json()
+            .flatten_event(true)
+            .fmt_fields(span_fields::JsonSpanFields)
+            .boxed()
     } else {
         lines.boxed()
     };
@@ -205,5 +210,46 @@ mod tests {
         assert_eq!(spans[0]["step"], "fetch");
         assert_eq!(spans[0]["attempt"], 2);
         assert_eq!(spans[0]["task_id"], "t-1");
+    }
+
+    #[test]
+    fn span_fields_of_every_kind_reach_the_line_as_json() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let lines = log_lines(
+            EnvFilter::new("info"),
+            true,
+            move || writer.clone(),
+            Gate::new(true),
+        );
+        let subscriber = tracing_subscriber::registry().with(vec![lines]);
+        tracing::subscriber::with_default(subscriber, || {
+            let id = uuid::Uuid::nil();
+            let span = info_span!(
+                "request",
+                text = "say \"hi\"\n\tback\\slash",
+                count = 7u64,
+                delta = -3i64,
+                ok = true,
+                ratio = 0.5f64,
+                id = %id,
+                later = tracing::field::Empty,
+            );
+            span.record("later", "set after");
+            span.record("count", 8u64);
+            let _entered = span.enter();
+            tracing::info!("inside");
+        });
+        let bytes = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let line: Value = serde_json::from_slice(&bytes).expect("one JSON line");
+        let span = &line["spans"][0];
+        assert_eq!(span["text"], "say \"hi\"\n\tback\\slash", "{line}");
+        assert_eq!(span["count"], 8);
+        assert_eq!(span["delta"], -3);
+        assert_eq!(span["ok"], true);
+        assert_eq!(span["ratio"], 0.5);
+        assert_eq!(span["id"], uuid::Uuid::nil().to_string());
+        assert_eq!(span["later"], "set after");
+        assert_eq!(line["span"]["name"], "request");
     }
 }

@@ -1,0 +1,166 @@
+//! Span fields for JSON log lines, written straight out as a JSON object while
+//! they are visited. tracing-subscriber's own `JsonFields` first collects them
+//! into a map of `serde_json::Value`s and then serializes the map: for spans
+//! created by the thousand per second (one per step attempt) and rarely logged
+//! inside, that was most of what a span cost the log layer.
+
+use std::fmt::{self, Write};
+
+use tracing::field::{Field, Visit};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FormatFields, FormattedFields};
+
+/// Formats span fields as one JSON object, as the JSON event format expects.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonSpanFields;
+
+/// A writer that escapes what goes through it as the inside of a JSON string.
+struct Escaped<'a>(&'a mut dyn Write);
+
+impl Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut start = 0;
+        for (i, c) in s.char_indices() {
+            let escape = match c {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                c if (c as u32) < 0x20 => "",
+                _ => continue,
+            };
+            self.0.write_str(&s[start..i])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{:04x}", c as u32)?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            start = i + c.len_utf8();
+        }
+        self.0.write_str(&s[start..])
+    }
+}
+
+struct Visitor<'a> {
+    out: &'a mut dyn Write,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Visitor<'_> {
+    /// `"name":` (with the comma before it when needed).
+    fn key(&mut self, field: &Field) -> fmt::Result {
+        let name = field.name();
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        if !self.first {
+            self.out.write_char(',')?;
+        }
+        self.first = false;
+        self.out.write_char('"')?;
+        Escaped(&mut *self.out).write_str(name)?;
+        self.out.write_str("\":")
+    }
+
+    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut dyn Write) -> fmt::Result) {
+        if self.result.is_ok() {
+            self.result = self.key(field).and_then(|()| value(&mut *self.out));
+        }
+    }
+
+    fn string(&mut self, field: &Field, text: fmt::Arguments<'_>) {
+        self.entry(field, |out| {
+            out.write_char('"')?;
+            Escaped(&mut *out).write_fmt(text)?;
+            out.write_char('"')
+        });
+    }
+}
+
+impl Visit for Visitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if value.is_finite() {
+            self.entry(field, |out| write!(out, "{value}"));
+        } else {
+            self.entry(field, |out| out.write_str("null"));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.entry(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.entry(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.entry(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.string(field, format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.string(field, format_args!("{value:?}"));
+    }
+}
+
+/// Write `fields` to `out` as one JSON object.
+fn write_object<R: RecordFields>(out: &mut dyn Write, fields: R) -> fmt::Result {
+    out.write_char('{')?;
+    let mut visitor = Visitor {
+        out: &mut *out,
+        first: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result?;
+    out.write_char('}')
+}
+
+impl<'w> FormatFields<'w> for JsonSpanFields {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        write_object(&mut writer, fields)
+    }
+
+    /// Fields recorded after the span was created: merged into its object (rare,
+    /// so parsing and writing it again is fine).
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        if current.fields.is_empty() {
+            return write_object(&mut current.fields, fields);
+        }
+        let mut added = String::new();
+        write_object(&mut added, fields)?;
+        let parse = |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
+        let (mut merged, added) = match (parse(&current.fields), parse(&added)) {
+            (Ok(merged), Ok(added)) => (merged, added),
+            _ => return Err(fmt::Error),
+        };
+        merged.extend(added);
+        current.fields = serde_json::Value::Object(merged).to_string();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_follows_json() {
+        let mut out = String::new();
+        Escaped(&mut out)
+            .write_str("a\"b\\c\nd\te\u{1}é")
+            .expect("writes");
+        assert_eq!(out, "a\\\"b\\\\c\\nd\\te\\u0001é");
+        let back: String = serde_json::from_str(&format!("\"{out}\"")).expect("valid JSON string");
+        assert_eq!(back, "a\"b\\c\nd\te\u{1}é");
+    }
+}
