@@ -28,7 +28,11 @@ fn about_task(name: EventName, t: &TaskChange) -> Event {
 
 /// Every event a committed batch of changes publishes, in order.
 pub fn events_for(changes: Vec<Change>) -> Vec<Event> {
-    let mut out = Vec::with_capacity(changes.len() + 2);
+    // A task change brings up to two workflow events, and a task with step
+    // changes one more (tasks usually have several): room for them up front,
+    // so that the events are not moved while the list grows.
+    let task_changes = changes.iter().filter(|c| matches!(c, Change::Task(_))).count();
+    let mut out = Vec::with_capacity(changes.len() + 2 * task_changes + changes.len() / 2 + 1);
     let mut order: Vec<Uuid> = Vec::new();
     let mut progress: HashMap<Uuid, Progress> = HashMap::new();
     for change in changes {

@@ -98,7 +98,8 @@ impl Subscriber for Feed {
         if route.log.is_none() && !route.span {
             return;
         }
-        let payload = tasker.settings().redactor.redact(&event.payload());
+        let mut payload = event.payload();
+        tasker.settings().redactor.redact_in_place(&mut payload);
         let correlation_id = info
             .as_ref()
             .and_then(|i| i.correlation_id.as_deref())
