@@ -2,10 +2,12 @@
 //! bench`: end-to-end latency of one task at a time (creation → COMPLETE) and
 //! throughput of many tasks at once, for a few workflow shapes.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -197,25 +199,78 @@ fn create_input(shape: Shape, i: usize) -> CreateTask {
     }
 }
 
-/// Create one task at a time and time it from creation to its finish event.
-pub async fn latency(tasker: &Tasker, shape: Shape, samples: usize, warmup: usize) -> Result<Percentiles> {
+/// What tasks run one at a time measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Creation → the task's finish event.
+    pub task: Percentiles,
+    /// Per dependency edge: the parent's completion (as recorded by the engine)
+    /// → the child's handler starting.
+    pub stage: Percentiles,
+}
+
+/// When each step of the measured tasks completed and when its handler started.
+#[derive(Default)]
+struct StepTimes {
+    completed: HashMap<Uuid, DateTime<Utc>>,
+    started: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl StepTimes {
+    fn see(&mut self, event: &crate::events::Event) {
+        let Some(step) = event.step_id else { return };
+        match event.name {
+            EventName::StepCompleted => {
+                self.completed.insert(step, event.at);
+            }
+            EventName::StepHandle => {
+                self.started.insert(step, event.at);
+            }
+            _ => {}
+        }
+    }
+
+    /// One sample per `(parent, child)` edge whose both ends were seen.
+    fn stages(&self, edges: &[(Uuid, Uuid, Uuid)]) -> Vec<Duration> {
+        edges
+            .iter()
+            .filter_map(|(_, parent, child)| {
+                let (done, started) = (self.completed.get(parent)?, self.started.get(child)?);
+                (*started - *done).to_std().ok()
+            })
+            .collect()
+    }
+}
+
+/// Create one task at a time and time it from creation to its finish event,
+/// and each of its stages from a parent's completion to a child's start.
+pub async fn latency(tasker: &Tasker, shape: Shape, samples: usize, warmup: usize) -> Result<Latency> {
     let mut events = tasker.events().subscribe();
     let mut measured = Vec::with_capacity(samples);
+    let mut times = StepTimes::default();
+    let mut ids = Vec::with_capacity(samples);
     for i in 0..samples + warmup {
         let start = Instant::now();
         let id = tasker.create_task(create_input(shape, i)).await?.task.id;
-        wait_finish_event(tasker, &mut events, id).await?;
+        let seen = if i >= warmup { Some(&mut times) } else { None };
+        wait_finish_event(tasker, &mut events, id, seen).await?;
         if i >= warmup {
             measured.push(start.elapsed());
+            ids.push(id);
         }
     }
-    Ok(Percentiles::of(measured))
+    let edges = store::edges_of_tasks(tasker.store().reader(), &ids).await?;
+    Ok(Latency {
+        task: Percentiles::of(measured),
+        stage: Percentiles::of(times.stages(&edges)),
+    })
 }
 
 async fn wait_finish_event(
     tasker: &Tasker,
     events: &mut tokio::sync::broadcast::Receiver<Arc<crate::events::Event>>,
     id: Uuid,
+    mut times: Option<&mut StepTimes>,
 ) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -226,7 +281,11 @@ async fn wait_finish_event(
             {
                 return Ok(());
             }
-            Ok(Ok(_)) => {}
+            Ok(Ok(event)) => {
+                if let (Some(times), true) = (times.as_deref_mut(), event.task_id == Some(id)) {
+                    times.see(&event);
+                }
+            }
             Ok(Err(RecvError::Lagged(_))) => {
                 if tasker.task(id).await?.is_some_and(|t| t.status.is_finished()) {
                     return Ok(());
@@ -399,6 +458,20 @@ mod tests {
             assert_eq!(template.steps.len(), steps);
             assert_eq!(shape.name().parse::<Shape>().ok(), Some(shape));
         }
+    }
+
+    #[test]
+    fn a_stage_runs_from_the_parents_completion_to_the_childs_start() {
+        let (task, a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let t0 = Utc::now();
+        let ms = |n| t0 + chrono::Duration::milliseconds(n);
+        let mut times = StepTimes::default();
+        times.completed.insert(a, ms(10));
+        times.started.insert(b, ms(13));
+        times.completed.insert(b, ms(20));
+        // c never started (cancelled, say): its edge is no sample.
+        let stages = times.stages(&[(task, a, b), (task, b, c)]);
+        assert_eq!(stages, vec![Duration::from_millis(3)]);
     }
 
     #[test]

@@ -179,10 +179,14 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
         };
         if !args.json {
             println!("{backend} · {} ({} steps/task)", shape.name(), shape.steps());
-            if let Some(l) = &latency {
+            if let Some(bench::Latency { task: l, stage: s }) = &latency {
                 println!(
                     "  latency creation→COMPLETE, {} tasks one at a time: p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (min {:.2}, max {:.2})",
                     l.samples, l.p50_ms, l.p95_ms, l.p99_ms, l.min_ms, l.max_ms
+                );
+                println!(
+                    "  per stage, parent completed→child started ({} edges): p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (max {:.2})",
+                    s.samples, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms
                 );
             }
             if let Some(t) = &throughput {
