@@ -182,8 +182,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_line_inside_a_handler_carries_the_attempt_but_not_the_handler_span() {
+    /// The one JSON line that `emit` makes the log layer write.
+    fn one_json_line(emit: impl FnOnce()) -> Value {
         let captured = Captured::default();
         let writer = captured.clone();
         let lines = log_lines(
@@ -193,16 +193,20 @@ mod tests {
             Gate::new(true),
         );
         let subscriber = tracing_subscriber::registry().with(vec![lines]);
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        serde_json::from_slice(&bytes).expect("one JSON line")
+    }
+
+    #[test]
+    fn a_line_inside_a_handler_carries_the_attempt_but_not_the_handler_span() {
+        let line = one_json_line(|| {
             let attempt = info_span!("step.attempt", task_id = "t-1", step = "fetch", attempt = 2u32);
             let _attempt = attempt.enter();
             let handler = info_span!(target: HANDLER_SPAN_TARGET, "handler", handler = "http");
             let _handler = handler.enter();
             tracing::info!("inside the handler");
         });
-        let bytes = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let text = String::from_utf8(bytes).expect("utf-8");
-        let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
         assert_eq!(line["message"], "inside the handler");
         let spans = line["spans"].as_array().expect("the span list");
         assert_eq!(spans.len(), 1, "{line}");
@@ -214,16 +218,7 @@ mod tests {
 
     #[test]
     fn span_fields_of_every_kind_reach_the_line_as_json() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let lines = log_lines(
-            EnvFilter::new("info"),
-            true,
-            move || writer.clone(),
-            Gate::new(true),
-        );
-        let subscriber = tracing_subscriber::registry().with(vec![lines]);
-        tracing::subscriber::with_default(subscriber, || {
+        let line = one_json_line(|| {
             let id = uuid::Uuid::nil();
             let span = info_span!(
                 "request",
@@ -240,8 +235,6 @@ mod tests {
             let _entered = span.enter();
             tracing::info!("inside");
         });
-        let bytes = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let line: Value = serde_json::from_slice(&bytes).expect("one JSON line");
         let span = &line["spans"][0];
         assert_eq!(span["text"], "say \"hi\"\n\tback\\slash", "{line}");
         assert_eq!(span["count"], 8);
