@@ -156,7 +156,8 @@ pub(super) async fn run(
             for observed in order {
                 gate.set(observed);
                 if observed {
-                    telemetry::follow(&tasker, config.observability.subscriber_queue)?;
+                    // The queue `serve` gives the feed: as deep as the bus.
+                    telemetry::follow(&tasker, config.events.channel_capacity)?;
                 } else {
                     // Not subscribed before the first run: nothing to undo.
                     let _ = tasker.subscribers().unsubscribe(telemetry::FEED);

@@ -128,8 +128,17 @@ fn serve(dir: &std::path::Path, collector: &str) -> (Server, String) {
     std::fs::create_dir_all(&templates).expect("dir");
     std::fs::write(templates.join("traced.yaml"), TEMPLATE).expect("template");
     let db = format!("sqlite://{}?mode=rwc", dir.join("traces.db").display());
+    // Task events become spans only when routed there.
+    let config = dir.join("tasker.toml");
+    std::fs::write(
+        &config,
+        "[observability.routes]\n\"task.*\" = [\"metric\", \"log\", \"span\"]\n",
+    )
+    .expect("config");
     let mut child = Server(
         Command::new(env!("CARGO_BIN_EXE_tasker"))
+            .arg("--config")
+            .arg(&config)
             .args([
                 "--log-format",
                 "json",
@@ -316,7 +325,7 @@ async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector(
     let completed = one(&spans, "task.completed event", |s| s.name == "task.completed");
     assert_eq!(
         completed.parent, task_span.id,
-        "task events join the task's trace"
+        "task events routed to spans join the task's trace"
     );
     assert!(
         spans.iter().all(|s| s.name != "engine.turn"),
