@@ -31,6 +31,9 @@ pub enum FailureKind {
     Worker,
     /// The engine could not load the step's inputs (context, parent results).
     Dispatch,
+    /// The replica shut down before the attempt finished: its lease was
+    /// released at the end of the shutdown grace period.
+    Shutdown,
 }
 
 impl FailureKind {
@@ -45,6 +48,7 @@ impl FailureKind {
             FailureKind::ResultTooLarge => "result_too_large",
             FailureKind::Worker => "worker",
             FailureKind::Dispatch => "dispatch",
+            FailureKind::Shutdown => "shutdown",
         }
     }
 }

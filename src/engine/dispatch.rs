@@ -17,7 +17,7 @@ use tracing::{Instrument, Span, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::scheduler::Report;
-use super::{Shared, TaskInputs};
+use super::{Running, Shared, TaskInputs};
 use crate::domain::attempt::{FailureKind, StepFailure, check_storable_json, idempotency_key};
 use crate::entities::workflow_step;
 use crate::events::{Event, EventName};
@@ -134,7 +134,12 @@ fn spawn_attempt(
     reports: mpsc::Sender<Report>,
 ) {
     let token = CancellationToken::new();
-    shared.running().insert(step.id, token.clone());
+    let running = Running {
+        cancel: token.clone(),
+        task_id: step.task_id,
+        lease_token: step.lease_token.unwrap_or_default(),
+    };
+    shared.running().insert(step.id, running);
     shared.in_flight.fetch_add(1, Ordering::Relaxed);
     let shared = Arc::clone(shared);
     // Everything else runs in the attempt's own task, not in the scheduler's
@@ -209,9 +214,11 @@ async fn run_attempt(
     record_outcome(&Span::current(), outcome.as_ref());
     check_slow(&shared, &step, &namespace, attempt, started.elapsed());
     shared.running().remove(&step.id);
-    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
     // The scheduler outlives every attempt; a send error means it is gone.
     let _ = reports.send(report(&step, outcome)).await;
+    // Only now: a shutdown that sees no attempt in flight must find every
+    // report already queued.
+    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// What the attempt's trace span says about how it ended; failures mark it as

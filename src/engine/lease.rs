@@ -32,9 +32,9 @@ pub(super) async fn keep_leases(shared: Arc<Shared>, cancel: CancellationToken) 
                 let held: HashSet<Uuid> = held.into_iter().collect();
                 let running = shared.running();
                 for id in snapshot.iter().filter(|id| !held.contains(id)) {
-                    if let Some(token) = running.get(id) {
+                    if let Some(attempt) = running.get(id) {
                         debug!(step_id = %id, "step no longer leased here; stopping its handler");
-                        token.cancel();
+                        attempt.cancel.cancel();
                     }
                 }
             }

@@ -124,16 +124,26 @@ pub(crate) struct Shared {
     clock: Arc<dyn Clock>,
     options: Options,
     wake: Notify,
-    /// Running attempts: step id → token that stops the handler.
-    running: Mutex<HashMap<Uuid, CancellationToken>>,
+    /// Running attempts by step id.
+    running: Mutex<HashMap<Uuid, Running>>,
     /// Namespace and context per task (immutable, so safe to keep).
     tasks: Mutex<HashMap<Uuid, TaskInputs>>,
     in_flight: AtomicUsize,
     stats: Stats,
 }
 
+/// An attempt running here.
+#[derive(Debug, Clone)]
+struct Running {
+    /// Stops the handler.
+    cancel: CancellationToken,
+    task_id: Uuid,
+    /// The lease the attempt holds: what releasing it on shutdown must name.
+    lease_token: Uuid,
+}
+
 impl Shared {
-    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CancellationToken>> {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -166,8 +176,8 @@ impl EngineHandle {
     pub fn interrupt(&self, step_ids: &[Uuid]) {
         let running = self.shared.running();
         for id in step_ids {
-            if let Some(token) = running.get(id) {
-                token.cancel();
+            if let Some(attempt) = running.get(id) {
+                attempt.cancel.cancel();
             }
         }
     }
@@ -235,8 +245,12 @@ impl Engine {
     /// Run until `cancel` fires, then stop claiming, let running handlers finish
     /// within the grace period, record their outcomes and return.
     pub async fn run(self, cancel: CancellationToken) {
-        let keeper = tokio::spawn(lease::keep_leases(Arc::clone(&self.shared), cancel.child_token()));
+        // Leases are renewed through the grace period too: an attempt that
+        // finishes then must still hold its lease to record its outcome.
+        let renewing = CancellationToken::new();
+        let keeper = tokio::spawn(lease::keep_leases(Arc::clone(&self.shared), renewing.clone()));
         scheduler::run(self.shared, self.reports, self.report_tx, cancel).await;
+        renewing.cancel();
         let _ = keeper.await;
     }
 }

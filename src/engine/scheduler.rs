@@ -2,6 +2,7 @@
 //! arrived, recovers expired leases when a poll is due, and claims as many
 //! ready steps as there are free handler slots; then the claimed steps start.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -248,6 +249,9 @@ async fn shutdown(
 ) {
     let deadline = Instant::now() + shared.options.shutdown_grace;
     loop {
+        // Read before draining: an attempt leaves the count only after its
+        // report is queued, so none in flight means every report is drained.
+        let idle = shared.in_flight.load(Ordering::Relaxed) == 0;
         drain(&mut reports, &mut pending, usize::MAX);
         if !pending.is_empty() {
             match turn(shared, &pending, 0, false, rng).await {
@@ -255,7 +259,7 @@ async fn shutdown(
                 Err(err) => warn!(error = %err, "recording outcomes during shutdown failed"),
             }
         }
-        if shared.in_flight.load(Ordering::Relaxed) == 0 || Instant::now() >= deadline {
+        if idle || Instant::now() >= deadline {
             break;
         }
         tokio::select! {
@@ -263,14 +267,76 @@ async fn shutdown(
             () = tokio::time::sleep_until(deadline) => {}
         }
     }
-    let left = shared.in_flight.load(Ordering::Relaxed);
-    if left > 0 {
-        warn!(
-            running = left,
-            "shutdown grace period over; abandoning running attempts (their leases will expire)"
-        );
-        for token in shared.running().values() {
-            token.cancel();
+    if shared.in_flight.load(Ordering::Relaxed) > 0 {
+        release(shared, reports, rng).await;
+    }
+}
+
+/// Longest the release at the end of a shutdown waits for stopped handlers to
+/// report (they report at once: a stopped handler has nothing to record).
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
+
+/// Stop the attempts still running after the grace period and hand their
+/// steps back at once, as retryable `shutdown` failures, rather than leave
+/// them leased until the lease runs out. An attempt that finished meanwhile
+/// keeps its own outcome.
+async fn release(shared: &Shared, mut reports: mpsc::Receiver<Report>, rng: &mut StdRng) {
+    let running: Vec<(Uuid, super::Running)> = shared
+        .running()
+        .iter()
+        .map(|(id, attempt)| (*id, attempt.clone()))
+        .collect();
+    warn!(
+        running = running.len(),
+        "shutdown grace period over; stopping running attempts and releasing their leases"
+    );
+    for (_, attempt) in &running {
+        attempt.cancel.cancel();
+    }
+    let mut outcomes: HashMap<Uuid, Option<AttemptReport>> = HashMap::new();
+    let deadline = Instant::now() + RELEASE_WAIT;
+    while outcomes.len() < running.len() {
+        tokio::select! {
+            report = reports.recv() => match report {
+                Some(report) => {
+                    outcomes.insert(report.step_id, report.attempt);
+                }
+                None => break,
+            },
+            () = tokio::time::sleep_until(deadline) => break,
         }
+    }
+    let pending: Vec<Report> = running
+        .into_iter()
+        .map(|(step_id, attempt)| {
+            // A completion that raced the stop stands; a failure may be the
+            // handler's answer to being stopped.
+            let finished = outcomes
+                .remove(&step_id)
+                .flatten()
+                .filter(|r| matches!(r.outcome, AttemptOutcome::Completed(_)));
+            let report = finished.unwrap_or_else(|| AttemptReport {
+                step_id,
+                task_id: attempt.task_id,
+                lease_token: attempt.lease_token,
+                outcome: AttemptOutcome::Failed(StepFailure {
+                    message: "the replica shut down before the attempt finished".to_owned(),
+                    kind: FailureKind::Shutdown,
+                    retryable: true,
+                    retry_after: Some(Duration::ZERO),
+                }),
+            });
+            Report {
+                step_id,
+                attempt: Some(report),
+            }
+        })
+        .collect();
+    match turn(shared, &pending, 0, false, rng).await {
+        Ok(_) => warn!(
+            released = pending.len(),
+            "released the leases of stopped attempts"
+        ),
+        Err(err) => warn!(error = %err, "releasing leases failed; they will expire instead"),
     }
 }

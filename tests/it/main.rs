@@ -12,6 +12,7 @@ mod relay;
 mod replicas;
 mod restart;
 mod shapes;
+mod shutdown;
 mod sockets;
 mod support;
 mod templates;

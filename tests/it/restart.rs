@@ -14,7 +14,13 @@ crate::on_both_backends! {
     a_server_killed_mid_run_loses_nothing_and_a_restarted_one_finishes_every_task => crash_and_restart;
 }
 
-fn serve(db: &TestDb, templates: &std::path::Path) -> Child {
+/// `tasker serve` on `db` with short leases and polls.
+pub fn serve(db: &TestDb, templates: &std::path::Path) -> Child {
+    serve_with(db, templates, &[])
+}
+
+/// [`serve`] with extra environment (configuration) variables.
+pub fn serve_with(db: &TestDb, templates: &std::path::Path, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tasker"))
         .args([
             "serve",
@@ -30,6 +36,7 @@ fn serve(db: &TestDb, templates: &std::path::Path) -> Child {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .envs(env.iter().copied())
         .spawn()
         .expect("tasker serve starts")
 }

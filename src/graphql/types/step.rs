@@ -159,7 +159,7 @@ pub struct StepErrorInfo {
     /// What went wrong.
     pub message: String,
     /// `handler`, `timeout`, `lease_expired`, `unknown_handler`, `panic`,
-    /// `result_too_large`, `worker` or `dispatch`.
+    /// `result_too_large`, `worker`, `dispatch` or `shutdown`.
     pub kind: String,
     /// Whether another attempt may help.
     pub retryable: bool,
