@@ -2,6 +2,7 @@
 
 mod audit;
 mod cli;
+mod cluster;
 mod events;
 mod graphql;
 mod graphs;

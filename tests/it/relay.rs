@@ -9,7 +9,7 @@ use crate::support::{TestApp, TestDb, WsClient, test_config};
 
 /// The Redis the suite uses; `None` (with the reason printed) when unset, and
 /// under `CI=true` a missing Redis fails the test instead.
-fn redis_url() -> Option<String> {
+pub fn redis_url() -> Option<String> {
     match std::env::var("TASKER_TEST_REDIS_URL") {
         Ok(url) => Some(url),
         Err(_) => {

@@ -3,8 +3,6 @@
 //! decodes the protobuf with the official OpenTelemetry definitions.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +13,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use prost::Message;
 use serde_json::{Value, json};
+
+use crate::support::Server;
 
 const TEMPLATE: &str = "name: traced
 namespace: tracing
@@ -112,18 +112,8 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
     (base, spans)
 }
 
-/// The server process, killed however the test ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `tasker serve` exporting to `collector`; returns the process and its address.
-fn serve(dir: &std::path::Path, collector: &str) -> (Server, String) {
+/// `tasker serve` exporting to `collector`.
+fn serve(dir: &std::path::Path, collector: &str) -> Server {
     let templates = dir.join("templates");
     std::fs::create_dir_all(&templates).expect("dir");
     std::fs::write(templates.join("traced.yaml"), TEMPLATE).expect("template");
@@ -135,47 +125,15 @@ fn serve(dir: &std::path::Path, collector: &str) -> (Server, String) {
         "[observability.routes]\n\"task.*\" = [\"metric\", \"log\", \"span\"]\n",
     )
     .expect("config");
-    let mut child = Server(
-        Command::new(env!("CARGO_BIN_EXE_tasker"))
-            .arg("--config")
-            .arg(&config)
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                &db,
-                "--templates",
-            ])
-            .arg(&templates)
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector)
-            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .env_remove("OTEL_SERVICE_NAME")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tasker serve starts"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its address before exiting")
-            .expect("a log line");
-        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-            continue;
-        };
-        if entry["message"] == "tasker listening" {
-            break entry["address"].as_str().expect("address").to_owned();
-        }
-    };
-    // Keep draining the log so that the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, format!("http://{address}"))
+    let (config, templates) = (config.display().to_string(), templates.display().to_string());
+    Server::start(
+        &["--config", &config],
+        &["--database-url", &db, "--templates", &templates],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    )
 }
 
 async fn graphql(
@@ -205,7 +163,8 @@ async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (collector, received) = receiver().await;
     let dir = tempfile::tempdir().expect("dir");
-    let (server, base) = serve(dir.path(), &collector);
+    let server = serve(dir.path(), &collector);
+    let base = server.base.clone();
     let client = reqwest::Client::new();
     let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
     let created = graphql(

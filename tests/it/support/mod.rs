@@ -3,9 +3,11 @@
 mod api;
 mod db;
 mod harness;
+mod process;
 mod ws;
 
 pub use api::{TestApp, codes, run, test_config};
 pub use db::TestDb;
 pub use harness::{Harness, open_store, services, test_engine_options};
+pub use process::Server;
 pub use ws::WsClient;
