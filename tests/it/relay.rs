@@ -109,3 +109,117 @@ async fn an_unreachable_redis_degrades_to_local_mode() {
     }
     app.stop().await;
 }
+
+/// A throwaway `redis-server` on a free port, killed however the test ends.
+struct ThrowawayRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ThrowawayRedis {
+    fn start_on(port: u16) -> ThrowawayRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (Debian package redis-server)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ThrowawayRedis { child, port }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ThrowawayRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn wait_mode(app: &TestApp, mode: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = relay_status(app).await;
+        if status["mode"] == mode {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never {mode}: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Create a task on `a`; `ws` (subscribed on another replica) must see it.
+async fn crosses(a: &TestApp, ws: &mut WsClient) {
+    let id = a.create_task("hop", json!({})).await;
+    loop {
+        let event = ws.next().await;
+        if event["payload"]["data"]["events"]["taskId"] == id.as_str() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_degrades_to_local_mode_and_fan_out_resumes_when_it_returns() {
+    // Only under CI=true, or with TASKER_TEST_REDIS_URL set, is a Redis expected here.
+    if redis_url().is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut redis = ThrowawayRedis::start_on(port);
+    let db = TestDb::sqlite();
+    let mut config = test_config(&db);
+    config.redis.url = format!("redis://127.0.0.1:{}", redis.port);
+    let a = TestApp::spawn(config.clone()).await;
+    let b = TestApp::spawn(config).await;
+    wait_connected(&a).await;
+    wait_connected(&b).await;
+    a.tasker
+        .register_template("name: hop\nsteps:\n  - {name: s, handler: noop}\n", false)
+        .await
+        .expect("registers");
+    let mut ws = WsClient::connect(&b.base).await;
+    ws.subscribe(
+        "e",
+        "subscription { events(names: [\"task.initialize_requested\"]) { taskId } }",
+        json!({}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    crosses(&a, &mut ws).await;
+
+    redis.stop();
+    wait_mode(&a, "local").await;
+    wait_mode(&b, "local").await;
+    // Local mode still runs everything.
+    let id = a.create_task("hop", json!({})).await;
+    let done = a
+        .wait_until(
+            "query($id: ID!) { task(id: $id) { status } }",
+            json!({"id": id}),
+            |d| d["data"]["task"]["status"] == "COMPLETE",
+        )
+        .await;
+    assert_eq!(done["data"]["task"]["status"], "COMPLETE");
+
+    let _back = ThrowawayRedis::start_on(port);
+    wait_mode(&a, "distributed").await;
+    wait_mode(&b, "distributed").await;
+    crosses(&a, &mut ws).await;
+    a.stop().await;
+    b.stop().await;
+}
