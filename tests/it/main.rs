@@ -9,6 +9,7 @@ mod graphs;
 mod http;
 mod observability;
 mod operations;
+mod outage;
 mod relay;
 mod replicas;
 mod restart;
