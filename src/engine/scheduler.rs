@@ -281,57 +281,61 @@ const RELEASE_WAIT: Duration = Duration::from_secs(1);
 /// them leased until the lease runs out. An attempt that finished meanwhile
 /// keeps its own outcome.
 async fn release(shared: &Shared, mut reports: mpsc::Receiver<Report>, rng: &mut StdRng) {
-    let running: Vec<(Uuid, super::Running)> = shared
-        .running()
-        .iter()
-        .map(|(id, attempt)| (*id, attempt.clone()))
-        .collect();
+    let running: HashMap<Uuid, super::Running> = shared.running().clone();
     warn!(
         running = running.len(),
         "shutdown grace period over; stopping running attempts and releasing their leases"
     );
-    for (_, attempt) in &running {
+    for attempt in running.values() {
         attempt.cancel.cancel();
     }
+    // Reports of the stopped attempts, and of any that finished just before
+    // the stop (already gone from `running`): those are recorded as they are.
     let mut outcomes: HashMap<Uuid, Option<AttemptReport>> = HashMap::new();
+    let mut pending: Vec<Report> = Vec::new();
+    let mut sort = |report: Report| {
+        if running.contains_key(&report.step_id) {
+            outcomes.insert(report.step_id, report.attempt);
+        } else {
+            pending.push(report);
+        }
+    };
     let deadline = Instant::now() + RELEASE_WAIT;
-    while outcomes.len() < running.len() {
+    while shared.in_flight.load(Ordering::Relaxed) > 0 {
         tokio::select! {
             report = reports.recv() => match report {
-                Some(report) => {
-                    outcomes.insert(report.step_id, report.attempt);
-                }
+                Some(report) => sort(report),
                 None => break,
             },
             () = tokio::time::sleep_until(deadline) => break,
         }
     }
-    let pending: Vec<Report> = running
-        .into_iter()
-        .map(|(step_id, attempt)| {
-            // A completion that raced the stop stands; a failure may be the
-            // handler's answer to being stopped.
-            let finished = outcomes
-                .remove(&step_id)
-                .flatten()
-                .filter(|r| matches!(r.outcome, AttemptOutcome::Completed(_)));
-            let report = finished.unwrap_or_else(|| AttemptReport {
-                step_id,
-                task_id: attempt.task_id,
-                lease_token: attempt.lease_token,
-                outcome: AttemptOutcome::Failed(StepFailure {
-                    message: "the replica shut down before the attempt finished".to_owned(),
-                    kind: FailureKind::Shutdown,
-                    retryable: true,
-                    retry_after: Some(Duration::ZERO),
-                }),
-            });
-            Report {
-                step_id,
-                attempt: Some(report),
-            }
-        })
-        .collect();
+    while let Ok(report) = reports.try_recv() {
+        sort(report);
+    }
+    pending.extend(running.into_iter().map(|(step_id, attempt)| {
+        // A completion that raced the stop stands; a failure may be the
+        // handler's answer to being stopped.
+        let finished = outcomes
+            .remove(&step_id)
+            .flatten()
+            .filter(|r| matches!(r.outcome, AttemptOutcome::Completed(_)));
+        let report = finished.unwrap_or_else(|| AttemptReport {
+            step_id,
+            task_id: attempt.task_id,
+            lease_token: attempt.lease_token,
+            outcome: AttemptOutcome::Failed(StepFailure {
+                message: "the replica shut down before the attempt finished".to_owned(),
+                kind: FailureKind::Shutdown,
+                retryable: true,
+                retry_after: Some(Duration::ZERO),
+            }),
+        });
+        Report {
+            step_id,
+            attempt: Some(report),
+        }
+    }));
     match turn(shared, &pending, 0, false, rng).await {
         Ok(_) => warn!(
             released = pending.len(),
