@@ -39,9 +39,10 @@ async fn wait_connected(app: &TestApp) {
     }
 }
 
-#[tokio::test]
-async fn a_subscription_on_one_replica_sees_tasks_created_on_another() {
-    let Some(url) = redis_url() else { return };
+/// Two replicas of one database sharing the Redis at `url`, both connected,
+/// the `hop` template registered, and on the second a subscription to task
+/// creations. The database is returned to outlive them.
+async fn two_replicas(url: String) -> (TestDb, TestApp, TestApp, WsClient) {
     let db = TestDb::sqlite();
     let mut config = test_config(&db);
     config.redis.url = url;
@@ -63,6 +64,13 @@ async fn a_subscription_on_one_replica_sees_tasks_created_on_another() {
     .await;
     // Give the subscription a moment to reach B's bus.
     tokio::time::sleep(Duration::from_millis(100)).await;
+    (db, a, b, ws)
+}
+
+#[tokio::test]
+async fn a_subscription_on_one_replica_sees_tasks_created_on_another() {
+    let Some(url) = redis_url() else { return };
+    let (_db, a, b, mut ws) = two_replicas(url).await;
     let id = a.create_task("hop", json!({})).await;
     let event = ws.next().await;
     let event = &event["payload"]["data"]["events"];
@@ -181,25 +189,8 @@ async fn a_redis_outage_degrades_to_local_mode_and_fan_out_resumes_when_it_retur
         .expect("a free port")
         .port();
     let mut redis = ThrowawayRedis::start_on(port);
-    let db = TestDb::sqlite();
-    let mut config = test_config(&db);
-    config.redis.url = format!("redis://127.0.0.1:{}", redis.port);
-    let a = TestApp::spawn(config.clone()).await;
-    let b = TestApp::spawn(config).await;
-    wait_connected(&a).await;
-    wait_connected(&b).await;
-    a.tasker
-        .register_template("name: hop\nsteps:\n  - {name: s, handler: noop}\n", false)
-        .await
-        .expect("registers");
-    let mut ws = WsClient::connect(&b.base).await;
-    ws.subscribe(
-        "e",
-        "subscription { events(names: [\"task.initialize_requested\"]) { taskId } }",
-        json!({}),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let (_db, a, b, mut ws) = two_replicas(url).await;
     crosses(&a, &mut ws).await;
 
     redis.stop();

@@ -5,10 +5,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use tasker::domain::{StepStatus, TaskStatus};
+use tasker::domain::StepStatus;
 use tasker::service::CreateTask;
 
-use crate::support::{TestDb, open_store, services};
+use crate::support::{TestDb, completed_once, open_store, services, wait_all_complete};
 
 crate::on_both_backends! {
     a_server_killed_mid_run_loses_nothing_and_a_restarted_one_finishes_every_task => crash_and_restart;
@@ -95,35 +95,14 @@ steps:
     first.wait().expect("reaped");
 
     let mut second = serve(db, templates.path());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    for id in &ids {
-        loop {
-            let detail = tasker.task_detail(*id).await.expect("read").expect("exists");
-            if detail.task.status.is_finished() {
-                assert_eq!(detail.task.status, TaskStatus::Complete, "{:#?}", detail.steps);
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "task {id} never finished after the restart"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    wait_all_complete(&tasker, &ids, Duration::from_secs(60)).await;
     second.kill().expect("stop");
     second.wait().expect("reaped");
 
     let mut recovered = 0;
     for id in &ids {
-        let detail = tasker.task_detail(*id).await.expect("read").expect("exists");
-        let step_ids: Vec<_> = detail.steps.iter().map(|s| s.id).collect();
-        let audit = tasker.step_transitions(&step_ids).await.expect("audit");
+        let detail = completed_once(&tasker, *id).await;
         for step in &detail.steps {
-            let completions = audit
-                .iter()
-                .filter(|(s, t)| *s == step.id && t.to == "COMPLETE")
-                .count();
-            assert_eq!(completions, 1, "{} completed {completions} times", step.name);
             if step.attempts > 1 {
                 recovered += 1;
                 let errors = tasker::store::step_errors(store.reader(), step.id)

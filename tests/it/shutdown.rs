@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process};
 use serde_json::json;
-use tasker::domain::{StepStatus, TaskStatus};
+use tasker::domain::StepStatus;
 use tasker::service::{CreateTask, Tasker};
 use uuid::Uuid;
 
 use crate::restart::{serve, serve_with};
-use crate::support::{TestDb, open_store, services};
+use crate::support::{TestDb, open_store, services, wait_all_complete};
 
 crate::on_both_backends! {
     sigterm_lets_running_attempts_finish_claims_nothing_more_and_exits_0 => finishes_within_grace;
@@ -176,18 +176,7 @@ async fn releases_after_grace(db: &TestDb) {
 
     // Another replica (its own short leases) takes every step over at once.
     let mut next = serve(db, templates.path());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    for id in &ids {
-        loop {
-            let detail = tasker.task_detail(*id).await.expect("read").expect("exists");
-            if detail.task.status.is_finished() {
-                assert_eq!(detail.task.status, TaskStatus::Complete, "{:#?}", detail.steps);
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "task {id} never finished");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    wait_all_complete(&tasker, &ids, Duration::from_secs(60)).await;
     next.kill().expect("stop");
     next.wait().expect("reaped");
     for step_id in &running {

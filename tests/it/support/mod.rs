@@ -1,12 +1,14 @@
 //! The test kit: databases, a running engine, helpers.
 
 mod api;
+mod audit;
 mod db;
 mod harness;
 mod process;
 mod ws;
 
 pub use api::{TestApp, codes, run, test_config};
+pub use audit::{completed_once, wait_all_complete};
 pub use db::TestDb;
 pub use harness::{Harness, open_store, services, test_engine_options};
 pub use process::Server;
