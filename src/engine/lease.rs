@@ -27,7 +27,14 @@ pub(super) async fn keep_leases(shared: Arc<Shared>, cancel: CancellationToken) 
         }
         let until = shared.clock.now()
             + chrono::Duration::from_std(shared.options.lease).unwrap_or(chrono::Duration::MAX);
-        match renew_leases(shared.store.writer(), &shared.options.instance_id, until).await {
+        match renew_leases(
+            shared.store.writer(),
+            &shared.options.instance_id,
+            until,
+            &snapshot,
+        )
+        .await
+        {
             Ok(held) => {
                 let held: HashSet<Uuid> = held.into_iter().collect();
                 let running = shared.running();

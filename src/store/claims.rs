@@ -151,21 +151,60 @@ pub async fn claim_steps(
 }
 
 /// Extend every lease `owner` holds on IN_PROGRESS steps until `until`; returns
-/// the ids still held (a step missing from the answer was cancelled, resolved or
-/// taken over, and its handler should stop).
+/// the ids of `running` still held (a step missing from the answer was cancelled,
+/// resolved or taken over, and its handler should stop).
+///
+/// On PostgreSQL the renewal never waits for a row lock: an engine turn that is
+/// recording this replica's outcomes holds locks on some of these rows while it
+/// waits for others, and a renewal that waited in turn closed a deadlock cycle
+/// (PostgreSQL then aborted one side, and under short leases healthy steps lost
+/// theirs). Rows locked right now are skipped; those of `running` that are still
+/// ours by their last committed state count as held and are renewed next round,
+/// which a lease of three renewal periods leaves room for.
 pub async fn renew_leases(
     conn: &impl sea_orm::ConnectionTrait,
     owner: &str,
     until: DateTime<Utc>,
+    running: &[Uuid],
 ) -> Result<Vec<Uuid>> {
     use workflow_step::Column as C;
+    let backend = conn.get_database_backend();
+    let mut ours = Query::select();
+    ours.column(C::Id)
+        .from(workflow_step::Entity)
+        .and_where(C::LeaseOwner.eq(owner))
+        .and_where(C::Status.eq(StepStatus::InProgress.as_str()));
+    if backend == DbBackend::Postgres {
+        ours.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
     let rows = workflow_step::Entity::update_many()
         .col_expr(C::LeaseExpiresAt, Expr::value(until))
-        .filter(C::LeaseOwner.eq(owner))
-        .filter(C::Status.eq(StepStatus::InProgress.as_str()))
+        .filter(C::Id.in_subquery(ours))
         .exec_with_returning(conn)
         .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    let mut held: Vec<Uuid> = rows.into_iter().map(|r| r.id).collect();
+    if backend != DbBackend::Postgres {
+        return Ok(held);
+    }
+    let renewed: std::collections::HashSet<Uuid> = held.iter().copied().collect();
+    let skipped: Vec<Uuid> = running
+        .iter()
+        .copied()
+        .filter(|id| !renewed.contains(id))
+        .collect();
+    if !skipped.is_empty() {
+        let busy: Vec<Uuid> = workflow_step::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .filter(any_of(backend, C::Id, skipped))
+            .filter(C::LeaseOwner.eq(owner))
+            .filter(C::Status.eq(StepStatus::InProgress.as_str()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        held.extend(busy);
+    }
+    Ok(held)
 }
 
 /// Extend one step's lease by `extend` from `now`, if `token` still holds it.

@@ -7,6 +7,7 @@ mod events;
 mod graphql;
 mod graphs;
 mod http;
+mod leases;
 mod observability;
 mod operations;
 mod outage;
