@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 pub mod api;
 pub mod ceiling;
+pub mod fanout;
 pub mod graph;
 
 use crate::events::EventName;
@@ -430,12 +431,25 @@ pub fn cpu_time() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// Peak resident set size in MiB (Linux `/proc`).
+/// Peak resident set size of this process in MiB (Linux `/proc`).
 pub fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    memory_mb("self", "VmHWM")
+}
+
+/// A memory figure in MiB of process `pid` (or `self`) from `/proc/<pid>/status`:
+/// `VmHWM` (peak resident), `VmRSS` (resident now).
+pub fn memory_mb(pid: &str, key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// Open file descriptors of this process (Linux `/proc`): sockets included.
+pub fn open_files() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
 }
 
 #[cfg(test)]

@@ -18,16 +18,16 @@ use crate::service::Tasker;
 pub(super) struct BenchArgs {
     /// Workflow shape: linear4, diamond, fanout20 or mixed50 (repeatable).
     #[arg(long = "shape", default_value = "linear4", value_name = "SHAPE")]
-    shapes: Vec<Shape>,
+    pub(super) shapes: Vec<Shape>,
     /// Tasks measured one at a time (0 skips the latency run).
     #[arg(long, default_value_t = 200)]
     latency_samples: usize,
     /// Tasks run together for throughput (0 skips the throughput run).
     #[arg(long, default_value_t = 1_000)]
-    tasks: usize,
+    pub(super) tasks: usize,
     /// Concurrent task creators in the throughput run.
     #[arg(long, default_value_t = 8)]
-    creators: usize,
+    pub(super) creators: usize,
     /// Create every throughput task before the engine starts, then time only the
     /// engine draining them (engine capacity without creation competing).
     #[arg(long)]
@@ -37,6 +37,14 @@ pub(super) struct BenchArgs {
     /// (`--latency-samples` runs).
     #[arg(long)]
     api: bool,
+    /// Measure subscription fan-out instead: `--subscribers` live
+    /// taskUpdated subscriptions, one websocket each, whose tasks then finish
+    /// together; delivery latency of every change.
+    #[arg(long, conflicts_with_all = ["api", "graph", "observability"])]
+    fanout: bool,
+    /// Subscribers of the --fanout run.
+    #[arg(long, default_value_t = 1_000, requires = "fanout")]
+    subscribers: usize,
     /// Measure the dependency-graph analysis instead: random DAGs of 100,
     /// 1,000 and 10,000 steps, REST discovery over 1,000 registered templates,
     /// and a task's graph over GraphQL (`--latency-samples` runs each).
@@ -51,13 +59,32 @@ pub(super) struct BenchArgs {
     /// Rounds of the --observability comparison.
     #[arg(long, default_value_t = 3, requires = "observability")]
     rounds: usize,
+    /// Measure how the engine holds up as the database grows instead: fill it
+    /// to each of these stored task counts (comma-separated), then time the
+    /// engine alone draining `--tasks` more at each.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["api", "graph", "observability", "fanout"])]
+    pub(super) stored_tasks: Vec<usize>,
+    /// Measure replicas instead: for each count (comma-separated), preload
+    /// `--tasks` tasks and time that many `tasker serve` processes draining them.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["api", "graph", "observability", "fanout", "stored_tasks"])]
+    pub(super) replicas: Vec<usize>,
+    /// Run a soak instead: create tasks at `--rate` per second for this many
+    /// minutes while the engine runs, sampling memory and connections.
+    #[arg(long, conflicts_with_all = ["api", "graph", "observability", "fanout", "stored_tasks", "replicas"])]
+    soak_minutes: Option<f64>,
+    /// Tasks per second the soak creates.
+    #[arg(long, default_value_t = 200.0, requires = "soak_minutes")]
+    pub(super) rate: f64,
     /// On PostgreSQL, seconds of `pgbench` (one INSERT per transaction, as many
     /// clients as wrote in the throughput run) measured after it (0 skips).
     #[arg(long, default_value_t = 5)]
     ceiling_seconds: u64,
     /// Print one JSON document instead of text.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
+    /// The configuration file the bench was started with, for the replicas it starts.
+    #[arg(skip)]
+    pub(super) config_file: Option<std::path::PathBuf>,
 }
 
 pub(super) struct Running {
@@ -111,6 +138,18 @@ impl Running {
 pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
     if args.api {
         return run_api(args, config).await;
+    }
+    if args.fanout {
+        return run_fanout(args, config).await;
+    }
+    if !args.stored_tasks.is_empty() {
+        return super::bench_scaling::stored(&args, config).await;
+    }
+    if !args.replicas.is_empty() {
+        return super::bench_scaling::replicas(&args, config).await;
+    }
+    if let Some(minutes) = args.soak_minutes {
+        return super::bench_soak::run(&args, minutes, config).await;
     }
     if args.graph {
         return super::bench_graph::run(args.latency_samples.max(1), args.json, config).await;
@@ -241,19 +280,82 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// The whole service (engine, GraphQL over HTTP) in this process, on a free port.
+struct InProcess {
+    tasker: Tasker,
+    /// `http://127.0.0.1:port`
+    base: String,
+    backend: String,
+    cancel: CancellationToken,
+    server: tokio::task::JoinHandle<Result<(), crate::app::StartError>>,
+}
+
+impl InProcess {
+    async fn start(config: &Config) -> anyhow::Result<InProcess> {
+        let app = crate::app::App::build(config, HandlerRegistry::with_builtins()).await?;
+        let tasker = app.tasker().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let cancel = CancellationToken::new();
+        let server = tokio::spawn(app.serve_on(listener, cancel.clone()));
+        let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
+        Ok(InProcess {
+            tasker,
+            base,
+            backend,
+            cancel,
+            server,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.server.await??;
+        Ok(())
+    }
+}
+
+async fn run_fanout(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
+    let service = InProcess::start(&config).await?;
+    let run = bench::fanout::run(&service.tasker, &service.base, args.subscribers).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"backend": service.backend, "fanout": run}))?
+        );
+    } else {
+        let (d, c) = (&run.delivery, &run.completion);
+        println!(
+            "{} · {} taskUpdated subscribers, one websocket each: connected in {:.2} s; all tasks finished and seen {:.2} s after the first gate opened ({} messages)",
+            service.backend, run.subscribers, run.connect_s, run.drain_s, run.messages
+        );
+        println!(
+            "  gate committed → subscriber sees it: p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (max {:.2})",
+            d.p50_ms, d.p95_ms, d.p99_ms, d.max_ms
+        );
+        println!(
+            "  gate committed → subscriber sees the task COMPLETE: p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  (max {:.2}); peak RSS {:.0} MiB",
+            c.p50_ms,
+            c.p95_ms,
+            c.p99_ms,
+            c.max_ms,
+            run.peak_rss_mb.unwrap_or_default()
+        );
+    }
+    service.stop().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run_api(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
-    let app = crate::app::App::build(&config, HandlerRegistry::with_builtins()).await?;
-    let tasker = app.tasker().clone();
+    let service = InProcess::start(&config).await?;
+    let tasker = service.tasker.clone();
     tasker.register_template(&Shape::Diamond.template(), true).await?;
     tasker
         .register_template(&Shape::Diamond.template_in("bench_nested"), true)
         .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/graphql", listener.local_addr()?);
-    let cancel = CancellationToken::new();
-    let server = tokio::spawn(app.serve_on(listener, cancel.clone()));
+    let url = format!("{}/graphql", service.base);
+    let backend = service.backend.clone();
     let client = reqwest::Client::builder().pool_max_idle_per_host(128).build()?;
-    let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
 
     let mut creates = Vec::new();
     for concurrency in [1, 16, 64] {
@@ -297,8 +399,7 @@ async fn run_api(args: BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
             nested.p50_ms, nested.p99_ms, nested.samples
         );
     }
-    cancel.cancel();
-    server.await??;
+    service.stop().await?;
     if args.json {
         println!(
             "{}",

@@ -4,6 +4,8 @@
 mod bench;
 mod bench_graph;
 mod bench_observability;
+mod bench_scaling;
+mod bench_soak;
 mod task;
 mod template;
 
@@ -74,7 +76,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
     if let Some(format) = cli.log_format {
         config.log.format = format;
     }
-    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let mut command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    if let Command::Bench(args) = &mut command {
+        // Replicas the bench starts read the same file.
+        args.config_file.clone_from(&cli.config);
+    }
     if let Command::Serve(args) = &command {
         if let Some(listen) = &args.listen {
             config.server.listen.clone_from(listen);

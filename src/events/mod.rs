@@ -6,9 +6,11 @@ mod bus;
 mod catalog;
 mod event;
 mod subscriber;
+mod watch;
 mod workflow;
 
 pub use bus::EventBus;
 pub use catalog::{EventName, first_unknown, name_matches, selected};
 pub use event::{Event, WireEvent};
 pub use subscriber::{Subscriber, SubscriberEntry, SubscriberStats, Subscribers};
+pub use watch::{TaskWatch, Watcher};

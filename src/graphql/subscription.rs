@@ -46,11 +46,6 @@ async fn next_matching(
     }
 }
 
-/// Drop whatever is already queued (a burst collapses into one reload).
-fn drain(rx: &mut Receiver<Arc<events::Event>>) {
-    while matches!(rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
-}
-
 /// Live updates.
 pub struct SubscriptionRoot;
 
@@ -67,8 +62,8 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = async_graphql::Result<Task>> + use<>, GqlError> {
         let id = parse_id(&id, "id")?;
         let tasker = tasker(ctx)?.clone();
-        // Subscribe before reading, so no change between the two is missed.
-        let mut rx = tasker.events().subscribe();
+        // Watch before reading, so no change between the two is missed.
+        let mut watcher = tasker.task_watch().watch(id);
         let first = tasker
             .task(id)
             .await?
@@ -76,12 +71,9 @@ impl SubscriptionRoot {
         Ok(async_stream::stream! {
             let mut done = first.status.is_finished();
             yield Ok(Task::one(first));
-            while !done {
-                match next_matching(&mut rx, |e| e.task_id == Some(id)).await {
-                    None => break,
-                    // A lagged subscriber reloads the full state: nothing is lost.
-                    Some(_) => drain(&mut rx),
-                }
+            // Each wake-up reloads the full state, so a burst (or events the
+            // dispatcher missed) costs one read and loses nothing.
+            while !done && watcher.changed().await {
                 match tasker.task(id).await {
                     Ok(Some(task)) => {
                         done = task.status.is_finished();

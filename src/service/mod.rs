@@ -33,7 +33,7 @@ use crate::domain::backoff::RetryDefaults;
 use crate::domain::context::ContextSchema;
 use crate::domain::template::TemplateLimits;
 use crate::engine::{Clock, EngineHandle};
-use crate::events::{EventBus, Subscribers};
+use crate::events::{EventBus, Subscribers, TaskWatch};
 use crate::handlers::HandlerRegistry;
 use crate::store::{self, Store, WriteTxn};
 
@@ -90,6 +90,7 @@ pub struct Tasker {
     store: Store,
     handlers: HandlerRegistry,
     events: EventBus,
+    task_watch: TaskWatch,
     clock: Arc<dyn Clock>,
     engine: Option<EngineHandle>,
     settings: Arc<Settings>,
@@ -133,6 +134,7 @@ impl Tasker {
             handlers,
             subscribers,
             exporters,
+            task_watch: TaskWatch::new(events.clone()),
             events,
             clock,
             engine: None,
@@ -173,6 +175,11 @@ impl Tasker {
     /// The event bus.
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// Per-task change notification (what `taskUpdated` waits on).
+    pub fn task_watch(&self) -> &TaskWatch {
+        &self.task_watch
     }
 
     /// The exporter plugins.

@@ -130,6 +130,40 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes the database takes on disk (PostgreSQL: the whole database;
+    /// SQLite: the main file's pages).
+    pub async fn size_bytes(&self) -> Result<u64> {
+        let sql = match self.backend {
+            DbBackend::Postgres => "SELECT pg_database_size(current_database())::bigint AS n",
+            _ => "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()",
+        };
+        self.count(sql).await
+    }
+
+    /// Client connections open to this database: PostgreSQL's own count from
+    /// `pg_stat_activity` (every process's, this one's included); `None` on
+    /// SQLite, which has no server.
+    pub async fn server_connections(&self) -> Result<Option<u64>> {
+        if self.backend != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let sql = "SELECT count(*)::bigint AS n FROM pg_stat_activity WHERE datname = current_database()";
+        self.count(sql).await.map(Some)
+    }
+
+    /// The non-negative integer column `n` of a one-row query on the reader.
+    async fn count(&self, sql: &str) -> Result<u64> {
+        let row = self
+            .read
+            .query_one_raw(Statement::from_string(self.backend, sql))
+            .await?;
+        let n: i64 = match row {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Close the pools (waits for checked-out connections).
     pub async fn close(self) -> Result<()> {
         if !self.shared {

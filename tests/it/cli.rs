@@ -149,3 +149,42 @@ fn a_dependency_graph_block_in_the_config_file_is_read_and_checked() {
     assert!(!refused.status.success());
     assert!(text(&refused).contains("BROKEN"), "{}", text(&refused));
 }
+
+fn bench_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let mut all = vec!["--database-url", url.as_str(), "bench", "--json"];
+    all.extend(args);
+    let out = tasker(&all);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+}
+
+#[test]
+fn the_fan_out_scaling_replica_and_soak_benches_run_end_to_end() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("bench.db");
+
+    let fanout = bench_json(&db, &["--fanout", "--subscribers", "20"]);
+    assert_eq!(fanout["fanout"]["subscribers"], 20, "{fanout}");
+    assert_eq!(fanout["fanout"]["delivery"]["samples"], 20, "{fanout}");
+    assert_eq!(fanout["fanout"]["completion"]["samples"], 20, "{fanout}");
+
+    let stored = bench_json(&db, &["--stored-tasks", "30,60", "--tasks", "10"]);
+    let levels = stored["levels"].as_array().expect("levels");
+    assert_eq!(levels.len(), 2, "{stored}");
+    assert!(levels[1]["stored_tasks"].as_u64() >= Some(60), "{stored}");
+    assert_eq!(levels[1]["probe"]["tasks"], 10, "{stored}");
+
+    let replicas = bench_json(&db, &["--replicas", "1,2", "--tasks", "20"]);
+    let runs = replicas["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2, "{replicas}");
+    assert_eq!(runs[1]["replicas"], 2, "{replicas}");
+    assert_eq!(runs[1]["drain"]["tasks"], 20, "{replicas}");
+    assert_eq!(runs[1]["replica_peak_rss_mb"].as_array().map(Vec::len), Some(2));
+
+    let soak = bench_json(&db, &["--soak-minutes", "0.05", "--rate", "20"]);
+    let samples = soak["samples"].as_array().expect("samples");
+    let last = samples.last().expect("a sample");
+    assert!(last["created"].as_u64() > Some(20), "{soak}");
+    assert_eq!(last["finished"], last["created"], "{soak}");
+}
