@@ -2,6 +2,7 @@
 //! that calls the handler under a timeout, catches panics, honours interruption
 //! and sends exactly one report back to the scheduler.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
 
 use super::scheduler::Report;
 use super::{Running, Shared, TaskInputs};
@@ -25,9 +27,6 @@ use crate::handlers::{StepContext, StepHandler};
 use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs};
 use crate::telemetry::{self, traces};
 
-/// Most cached task contexts; the cache is dropped whole beyond this.
-const TASK_CACHE_LIMIT: usize = 10_000;
-
 pub(super) async fn start(
     shared: &Arc<Shared>,
     steps: Vec<workflow_step::Model>,
@@ -36,7 +35,16 @@ pub(super) async fn start(
     if steps.is_empty() {
         return;
     }
-    let inputs = match load_inputs(shared, &steps).await {
+    // The tasks this batch needs, taken from the cache now: another batch may
+    // drop the cache before these steps start.
+    let mut tasks: HashMap<Uuid, TaskInputs> = {
+        let cache = shared.task_cache();
+        steps
+            .iter()
+            .filter_map(|s| cache.get(&s.task_id).map(|t| (s.task_id, t.clone())))
+            .collect()
+    };
+    let inputs = match load_inputs(shared, &steps, &|id| tasks.contains_key(&id)).await {
         Ok(inputs) => inputs,
         Err(err) => {
             warn!(error = %err, steps = steps.len(), "cannot load step inputs; failing these attempts");
@@ -54,7 +62,7 @@ pub(super) async fn start(
     let mut parents = inputs.parent_results;
     {
         let mut cache = shared.task_cache();
-        if cache.len() + inputs.tasks.len() > TASK_CACHE_LIMIT {
+        if cache.len() + inputs.tasks.len() > shared.options.task_cache {
             cache.clear();
         }
         for (id, task) in inputs.tasks {
@@ -64,12 +72,12 @@ pub(super) async fn start(
                 correlation_id: task.correlation_id.map(Into::into),
                 trace_parent: task.trace_parent.as_deref().and_then(traces::Parent::parse),
             };
-            cache.insert(id, inputs);
+            cache.insert(id, inputs.clone());
+            tasks.insert(id, inputs);
         }
     }
     for step in steps {
-        let task = shared.task_cache().get(&step.task_id).cloned();
-        let Some(task) = task else {
+        let Some(task) = tasks.get(&step.task_id).cloned() else {
             fail_dispatch(
                 reports,
                 &step,
@@ -86,11 +94,11 @@ pub(super) async fn start(
 async fn load_inputs(
     shared: &Shared,
     steps: &[workflow_step::Model],
+    known: &(dyn Fn(Uuid) -> bool + Sync),
 ) -> crate::store::Result<DispatchInputs> {
     let mut tries = 0;
     loop {
-        let known = |id| shared.task_cache().contains_key(&id);
-        match dispatch_inputs(shared.store.reader(), steps, &known).await {
+        match dispatch_inputs(shared.store.reader(), steps, known).await {
             Err(err) if tries < 3 => {
                 tries += 1;
                 warn!(error = %err, tries, "loading step inputs failed; retrying");

@@ -56,6 +56,9 @@ pub struct Options {
     pub claim_latency: Option<prometheus_client::metrics::histogram::Histogram>,
     /// Attempts longer than this publish observability.slow_step.
     pub slow_step: Duration,
+    /// Most task contexts kept for steps still to run; the cache is dropped
+    /// whole beyond this.
+    pub task_cache: usize,
 }
 
 impl Default for Options {
@@ -73,6 +76,7 @@ impl Default for Options {
             only_task: None,
             claim_latency: None,
             slow_step: Duration::from_secs(30),
+            task_cache: 10_000,
         }
     }
 }

@@ -13,6 +13,7 @@ crate::on_both_backends! {
     every_shape_completes_and_children_receive_parent_results => happy_path;
     a_permanent_failure_stops_only_its_downstream_and_fails_the_task => permanent_failure;
     a_step_that_fails_twice_succeeds_on_its_third_attempt_after_its_backoff => retry_then_succeed;
+    steps_start_first_time_when_the_task_cache_overflows_mid_batch => small_task_cache;
 }
 
 async fn happy_path(db: &TestDb) {
@@ -158,4 +159,39 @@ async fn progress_window(db: &TestDb) {
         .await
         .expect("reads");
     assert_eq!(count, 1);
+}
+
+/// With far more tasks in flight than the engine caches contexts for, the
+/// cache is dropped again and again, also between a batch finding a task in it
+/// and starting that task's steps: no step may fail to start for that.
+async fn small_task_cache(db: &TestDb) {
+    let options = tasker::engine::Options {
+        task_cache: 3,
+        ..crate::support::test_engine_options()
+    };
+    let h = Harness::start_with(db, tasker::handlers::HandlerRegistry::with_builtins(), options).await;
+    h.register(
+        "name: wide
+steps:
+  - {name: a, handler: noop}
+  - {name: b, handler: noop, depends_on: [a]}
+  - {name: c, handler: noop, depends_on: [a]}
+  - {name: d, handler: noop, depends_on: [b, c]}
+",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(h.create("wide", json!({"i": i})).await);
+    }
+    for id in ids {
+        let detail = h.wait_finished(id).await;
+        assert_eq!(detail.task.status, TaskStatus::Complete);
+        for step in &detail.steps {
+            assert_eq!(step.attempts, 1, "{} was started more than once", step.name);
+        }
+    }
+    let stats = h.engine.stats();
+    assert_eq!(stats.failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    h.stop().await;
 }
