@@ -127,6 +127,11 @@ impl App {
     pub async fn build(config: &Config, handlers: HandlerRegistry) -> Result<Self, StartError> {
         let listen = config.listen_addr()?;
         let tasker = open(config, handlers).await?;
+        if tasker.store().autovacuum_off().await.unwrap_or(false) {
+            warn!(
+                "PostgreSQL's autovacuum is off: without fresh statistics the engine's lookups become full scans as tables grow; turn it on or run ANALYZE regularly"
+            );
+        }
         let engine = engine_for(&tasker, config.engine_options());
         let tasker = tasker.with_engine(engine.handle());
         load_templates(&tasker, &config.templates.dirs).await?;

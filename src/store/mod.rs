@@ -130,6 +130,24 @@ impl Store {
         Ok(())
     }
 
+    /// Refresh planner statistics (`ANALYZE`), as autovacuum does on its own
+    /// schedule; without it PostgreSQL plans the engine's id lookups for tables
+    /// it believes empty, and they turn into full scans as the tables grow.
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        self.write.execute_unprepared("ANALYZE").await?;
+        Ok(())
+    }
+
+    /// Whether PostgreSQL's autovacuum is off (always `false` on SQLite, whose
+    /// planner needs no statistics for the engine's lookups).
+    pub async fn autovacuum_off(&self) -> Result<bool> {
+        if self.backend != DbBackend::Postgres {
+            return Ok(false);
+        }
+        let sql = "SELECT (current_setting('autovacuum') = 'off')::int::bigint AS n";
+        Ok(self.count(sql).await? == 1)
+    }
+
     /// Bytes the database takes on disk (PostgreSQL: the whole database;
     /// SQLite: the main file's pages).
     pub async fn size_bytes(&self) -> Result<u64> {
