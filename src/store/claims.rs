@@ -151,8 +151,9 @@ pub async fn claim_steps(
 }
 
 /// Extend every lease `owner` holds on IN_PROGRESS steps until `until`; returns
-/// the ids of `running` still held (a step missing from the answer was cancelled,
-/// resolved or taken over, and its handler should stop).
+/// the ids still held, every one of `running` that is still ours among them (one
+/// of `running` missing from the answer was cancelled, resolved or taken over,
+/// and its handler should stop).
 ///
 /// On PostgreSQL the renewal never waits for a row lock: an engine turn that is
 /// recording this replica's outcomes holds locks on some of these rows while it
