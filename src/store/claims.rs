@@ -250,11 +250,15 @@ pub struct ExpiredLease {
     pub lease_token: Uuid,
 }
 
-/// Up to `limit` steps whose lease expired before `now` (locked on PostgreSQL
-/// so that only one replica recovers each).
+/// Up to `limit` steps whose lease expired before `now`. Not locked: the
+/// recording that follows takes the task locks first, as every writer does, and
+/// then moves only rows whose lapsed token is still theirs, so when two
+/// replicas find the same expiry one applies it and the other changes nothing.
+/// (Locking the step rows here, before the task rows, inverted that order and
+/// could deadlock with a late report or an operator action on the same task.)
 pub async fn expired_leases(tx: &WriteTxn, now: DateTime<Utc>, limit: u64) -> Result<Vec<ExpiredLease>> {
     use workflow_step::Column as C;
-    let mut query = workflow_step::Entity::find()
+    let query = workflow_step::Entity::find()
         .select_only()
         .column(C::Id)
         .column(C::TaskId)
@@ -263,9 +267,6 @@ pub async fn expired_leases(tx: &WriteTxn, now: DateTime<Utc>, limit: u64) -> Re
         .filter(C::LeaseExpiresAt.lt(now))
         .filter(C::Status.eq(StepStatus::InProgress.as_str()))
         .limit(limit);
-    if tx.backend() == DbBackend::Postgres {
-        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
     let rows: Vec<(Uuid, Uuid, Option<Uuid>)> = query.into_tuple().all(tx.conn()).await?;
     Ok(rows
         .into_iter()
