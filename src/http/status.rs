@@ -50,11 +50,17 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
     let probe = Instant::now();
     let database = within(tasker.store().ping()).await;
     let latency_ms = probe.elapsed().as_secs_f64() * 1000.0;
-    let (depths, tasks, templates) = tokio::join!(
+    let (depths, tasks, templates, autovacuum_off) = tokio::join!(
         within(tasker.queue_depths()),
         within(tasker.tasks_by_status()),
         within(tasker.template_count()),
+        within(tasker.store().autovacuum_off()),
     );
+    // PostgreSQL only: with it off, the engine's plans degrade as tables grow.
+    let autovacuum = match (tasker.store().backend(), autovacuum_off) {
+        (sea_orm::DbBackend::Postgres, Ok(off)) => json!(if off { "off" } else { "on" }),
+        _ => Value::Null,
+    };
     let or_error = |result: Result<Value, String>| result.unwrap_or_else(|message| json!({"error": message}));
     let engine = tasker.engine().map(|e| {
         let s = e.stats();
@@ -67,6 +73,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             "transactions": s.batches.load(Ordering::Relaxed),
             "failed_transactions": s.failed_turns.load(Ordering::Relaxed),
             "leases_lost": s.lease_lost.load(Ordering::Relaxed),
+            "dispatch_failures": s.dispatch_failures.load(Ordering::Relaxed),
         })
     });
     let (queue, leases) = match depths {
@@ -86,7 +93,12 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.started.elapsed().as_secs(),
         "database": match &database {
-            Ok(()) => json!({"status": "ok", "backend": format!("{:?}", tasker.store().backend()), "latency_ms": latency_ms}),
+            Ok(()) => json!({
+                "status": "ok",
+                "backend": format!("{:?}", tasker.store().backend()),
+                "latency_ms": latency_ms,
+                "autovacuum": autovacuum,
+            }),
             Err(message) => json!({"status": "error", "message": message}),
         },
         "redis": match &state.relay {
@@ -102,7 +114,10 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             "handlers": tasker.handlers().list().len(),
         },
         "registries": tasker.registries(),
-        "events": {"subscribers": tasker.events().subscriber_count()},
+        "events": {
+            "subscribers": tasker.events().subscriber_count(),
+            "watched_tasks": tasker.task_watch().watched_tasks(),
+        },
     });
     let code = if ok {
         StatusCode::OK

@@ -144,6 +144,14 @@ async fn metrics_and_status(db: &TestDb) {
     assert_eq!(status["registry"]["templates"], 1);
     assert!(status["engine"]["steps_claimed"].as_u64() >= Some(2), "{status}");
     assert_eq!(status["redis"]["mode"], "local");
+    assert_eq!(status["engine"]["dispatch_failures"], 0, "{status}");
+    assert_eq!(status["events"]["watched_tasks"], 0, "{status}");
+    let autovacuum = &status["database"]["autovacuum"];
+    if db.url.starts_with("postgres") {
+        assert!(autovacuum == "on" || autovacuum == "off", "{status}");
+    } else {
+        assert!(autovacuum.is_null(), "{status}");
+    }
     app.stop().await;
 }
 
