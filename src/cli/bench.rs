@@ -121,6 +121,24 @@ pub(super) async fn preloaded(
     Ok((engine, tasker, run))
 }
 
+/// The database backend's name as the benches print it.
+pub(super) fn backend_name(tasker: &Tasker) -> String {
+    format!("{:?}", tasker.store().backend()).to_lowercase()
+}
+
+/// The first `--shape` (linear4 if none), services without an engine with its
+/// template registered, and the backend's name.
+pub(super) async fn open_with_shape(
+    args: &BenchArgs,
+    config: &Config,
+) -> anyhow::Result<(Shape, Tasker, String)> {
+    let shape = args.shapes.first().copied().unwrap_or(Shape::Linear4);
+    let plain = app::open(config, HandlerRegistry::with_builtins()).await?;
+    bench::prepare(&plain, shape).await?;
+    let backend = backend_name(&plain);
+    Ok((shape, plain, backend))
+}
+
 impl BenchArgs {
     /// Whether the run installs its own log and trace pipeline.
     pub(super) fn installs_logging(&self) -> bool {
@@ -170,7 +188,7 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
     let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
     let mut engine = start_engine(&plain, &config);
     let mut tasker = plain.clone().with_engine(engine.handle.clone());
-    let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
+    let backend = backend_name(&tasker);
     let mut reports = Vec::new();
     for shape in &args.shapes {
         bench::prepare(&tasker, *shape).await?;
@@ -298,7 +316,7 @@ impl InProcess {
         let base = format!("http://{}", listener.local_addr()?);
         let cancel = CancellationToken::new();
         let server = tokio::spawn(app.serve_on(listener, cancel.clone()));
-        let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
+        let backend = backend_name(&tasker);
         Ok(InProcess {
             tasker,
             base,

@@ -65,7 +65,7 @@ pub(super) async fn run(samples: usize, as_json: bool, config: Config) -> anyhow
 
     let app = crate::app::App::build(&config, HandlerRegistry::with_builtins()).await?;
     let tasker = app.tasker().clone();
-    let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
+    let backend = super::bench::backend_name(&tasker);
     let registering = Instant::now();
     for i in 0..DISCOVERY_TEMPLATES {
         let yaml = template_yaml("bench_discovery", &format!("t{i:04}"), 8, i as u64);

@@ -140,7 +140,7 @@ pub(super) async fn run(
     let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
     let mut engine = start_engine(&plain, &config);
     let mut tasker = plain.clone().with_engine(engine.handle.clone());
-    let backend = format!("{:?}", tasker.store().backend()).to_lowercase();
+    let backend = super::bench::backend_name(&tasker);
     let mut reports = Vec::new();
     for shape in shapes {
         bench::prepare(&tasker, *shape).await?;

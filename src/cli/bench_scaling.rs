@@ -7,11 +7,9 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use serde::Serialize;
 use serde_json::json;
 
-use super::bench::{BenchArgs, preloaded, start_engine};
-use crate::app;
-use crate::bench::{self, Shape};
+use super::bench::{BenchArgs, open_with_shape, preloaded, start_engine};
+use crate::bench;
 use crate::config::Config;
-use crate::handlers::HandlerRegistry;
 use crate::service::Tasker;
 
 /// The engine alone at one database size.
@@ -34,16 +32,9 @@ async fn stored_count(tasker: &Tasker) -> anyhow::Result<u64> {
         .sum())
 }
 
-fn first_shape(args: &BenchArgs) -> Shape {
-    args.shapes.first().copied().unwrap_or(Shape::Linear4)
-}
-
 pub(super) async fn stored(args: &BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
-    let shape = first_shape(args);
+    let (shape, plain, backend) = open_with_shape(args, &config).await?;
     let probe_tasks = args.tasks.max(1);
-    let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
-    bench::prepare(&plain, shape).await?;
-    let backend = format!("{:?}", plain.store().backend()).to_lowercase();
     let mut engine = start_engine(&plain, &config);
     let mut levels = Vec::new();
     let mut targets = args.stored_tasks.clone();
@@ -157,11 +148,8 @@ struct ReplicaRun {
 }
 
 pub(super) async fn replicas(args: &BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
-    let shape = first_shape(args);
+    let (shape, plain, backend) = open_with_shape(args, &config).await?;
     let tasks = args.tasks.max(1);
-    let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
-    bench::prepare(&plain, shape).await?;
-    let backend = format!("{:?}", plain.store().backend()).to_lowercase();
     let mut runs = Vec::new();
     for &count in &args.replicas {
         let batch = bench::create_many(&plain, shape, tasks, args.creators).await?;

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use super::bench::{BenchArgs, start_engine};
-use crate::app;
+use super::bench::{BenchArgs, open_with_shape, start_engine};
 use crate::bench::{self, Shape};
 use crate::config::Config;
-use crate::handlers::HandlerRegistry;
 use crate::service::{CreateTask, Tasker};
 
 /// One sample of the soak.
@@ -100,10 +98,7 @@ fn spawn_creators(
 }
 
 pub(super) async fn run(args: &BenchArgs, minutes: f64, config: Config) -> anyhow::Result<ExitCode> {
-    let shape = args.shapes.first().copied().unwrap_or(Shape::Linear4);
-    let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
-    bench::prepare(&plain, shape).await?;
-    let backend = format!("{:?}", plain.store().backend()).to_lowercase();
+    let (shape, plain, backend) = open_with_shape(args, &config).await?;
     let engine = start_engine(&plain, &config);
     let tasker = plain.clone().with_engine(engine.handle.clone());
     let before = finished_count(&tasker).await?;
