@@ -257,12 +257,7 @@ steps:
         .expect("registers");
     for _ in 0..3 {
         let id = app.create_task("nap", json!({})).await;
-        app.wait_until(
-            "query($id: ID!) { task(id: $id) { status } }",
-            json!({"id": id}),
-            |r| r["data"]["task"]["status"] == "COMPLETE",
-        )
-        .await;
+        app.wait_complete(&id).await;
     }
     let response = app
         .post(

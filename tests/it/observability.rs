@@ -55,12 +55,7 @@ async fn metrics_and_status(db: &TestDb) {
         )
         .await;
     let id = created["data"]["createTask"]["task"]["id"].clone();
-    app.wait_until(
-        "query($id: ID!) { task(id: $id) { status } }",
-        json!({"id": id}),
-        |r| r["data"]["task"]["status"] == "COMPLETE",
-    )
-    .await;
+    app.wait_complete(id.as_str().expect("id is a string")).await;
 
     // The feed follows events asynchronously: wait for the completion to land.
     let mut tries = 0;

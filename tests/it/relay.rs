@@ -96,13 +96,7 @@ async fn an_unreachable_redis_degrades_to_local_mode() {
         .await
         .expect("registers");
     let id = app.create_task("alone", json!({})).await;
-    let done = app
-        .wait_until(
-            "query($id: ID!) { task(id: $id) { status } }",
-            json!({"id": id}),
-            |d| d["data"]["task"]["status"] == "COMPLETE",
-        )
-        .await;
+    let done = app.wait_complete(&id).await;
     assert_eq!(done["data"]["task"]["status"], "COMPLETE");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -198,13 +192,7 @@ async fn a_redis_outage_degrades_to_local_mode_and_fan_out_resumes_when_it_retur
     wait_mode(&b, "local").await;
     // Local mode still runs everything.
     let id = a.create_task("hop", json!({})).await;
-    let done = a
-        .wait_until(
-            "query($id: ID!) { task(id: $id) { status } }",
-            json!({"id": id}),
-            |d| d["data"]["task"]["status"] == "COMPLETE",
-        )
-        .await;
+    let done = a.wait_complete(&id).await;
     assert_eq!(done["data"]["task"]["status"], "COMPLETE");
 
     let _back = ThrowawayRedis::start_on(port);

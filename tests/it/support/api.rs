@@ -149,6 +149,16 @@ impl TestApp {
         }
     }
 
+    /// Wait until task `id` is COMPLETE (as [`Self::wait_until`]); its `task { status }`.
+    pub async fn wait_complete(&self, id: &str) -> Value {
+        self.wait_until(
+            "query($id: ID!) { task(id: $id) { status } }",
+            json!({"id": id}),
+            |r| r["data"]["task"]["status"] == "COMPLETE",
+        )
+        .await
+    }
+
     pub async fn stop(mut self) {
         self.cancel.cancel();
         if let Some(join) = self.join.take() {
