@@ -98,6 +98,15 @@ fn spawn_creators(
 }
 
 pub(super) async fn run(args: &BenchArgs, minutes: f64, config: Config) -> anyhow::Result<ExitCode> {
+    // A rate of 0 would leave the creators waiting for a next tick that never comes.
+    anyhow::ensure!(
+        minutes.is_finite() && minutes > 0.0,
+        "--soak-minutes must be a positive number of minutes"
+    );
+    anyhow::ensure!(
+        args.rate.is_finite() && args.rate > 0.0,
+        "--rate must be a positive number of tasks per second"
+    );
     let (shape, plain, backend) = open_with_shape(args, &config).await?;
     let engine = start_engine(&plain, &config);
     let tasker = plain.clone().with_engine(engine.handle.clone());

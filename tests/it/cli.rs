@@ -188,3 +188,36 @@ fn the_fan_out_scaling_replica_and_soak_benches_run_end_to_end() {
     assert!(last["created"].as_u64() > Some(20), "{soak}");
     assert_eq!(last["finished"], last["created"], "{soak}");
 }
+
+#[test]
+fn the_soak_refuses_a_rate_or_length_it_could_never_finish() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("soak.db").display());
+    for (flag, value, message) in [
+        (
+            "--rate",
+            "0",
+            "--rate must be a positive number of tasks per second",
+        ),
+        (
+            "--soak-minutes",
+            "0",
+            "--soak-minutes must be a positive number of minutes",
+        ),
+    ] {
+        let mut args = vec![
+            "--database-url",
+            url.as_str(),
+            "bench",
+            "--soak-minutes",
+            "0.05",
+            "--rate",
+            "10",
+        ];
+        let at = args.iter().position(|a| *a == flag).expect("flag") + 1;
+        args[at] = value;
+        let out = tasker(&args);
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains(message), "{}", text(&out));
+    }
+}
