@@ -2,6 +2,7 @@
 //! task create, bench.
 
 mod bench;
+mod bench_api;
 mod bench_graph;
 mod bench_observability;
 mod bench_scaling;
