@@ -4,12 +4,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::cluster::metrics::MetricsCache;
 use crate::config::{Config, ConfigError, DEFAULT_TEMPLATE_DIR};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::events::EventBus;
@@ -119,6 +120,7 @@ pub struct App {
     max_request_bytes: usize,
     feed_queue: usize,
     redis: crate::config::RedisConfig,
+    metrics_cache: crate::config::MetricsCacheConfig,
     thresholds: monitor::Thresholds,
 }
 
@@ -143,6 +145,7 @@ impl App {
             max_request_bytes: config.graphql.max_request_bytes,
             feed_queue: config.events.channel_capacity,
             redis: config.redis.clone(),
+            metrics_cache: config.metrics_cache.clone(),
             thresholds: config.performance_thresholds(),
         })
     }
@@ -189,6 +192,12 @@ impl App {
             cancel.child_token(),
         );
         tokio::spawn(memory);
+        let metrics_cache =
+            MetricsCache::start(self.tasker.metrics().clone(), &self.metrics_cache, &self.redis).await;
+        let syncing = metrics_cache.spawn(
+            Duration::from_secs(self.metrics_cache.sync_interval_seconds),
+            cancel.child_token(),
+        );
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
         let state = AppState {
             schema: crate::graphql::schema(self.tasker.clone(), &self.graphql),
@@ -196,6 +205,7 @@ impl App {
             max_request_bytes: self.max_request_bytes,
             started: Instant::now(),
             relay,
+            metrics_cache,
         };
         info!(address = %bound, backend = ?self.tasker.store().backend(), "tasker listening");
         // Small websocket frames (subscription events) would otherwise wait for
@@ -212,6 +222,8 @@ impl App {
         if engine.await.is_err() {
             warn!("the engine task ended abnormally");
         }
+        // The last sync carries what the engine counted while draining.
+        let _ = syncing.await;
         let _ = self.tasker.subscribers().unsubscribe(crate::telemetry::FEED);
         let _ = self.tasker.subscribers().unsubscribe(crate::cluster::RELAY);
         self.tasker.store().clone().close().await?;

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 mod observability;
 mod sections;
 
-pub use observability::{DEFAULT_FILTERED_KEYS, ObservabilityConfig, RedisConfig, TracingConfig};
+pub use observability::{
+    DEFAULT_FILTERED_KEYS, METRICS_CACHE_STRATEGIES, MetricsCacheConfig, ObservabilityConfig, RedisConfig,
+    TracingConfig,
+};
 
 pub use sections::{
     BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventsConfig, GraphqlConfig,
@@ -78,6 +81,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// Spans exported over OTLP.
     pub tracing: TracingConfig,
+    /// Metrics shared between replicas.
+    pub metrics_cache: MetricsCacheConfig,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -236,6 +241,9 @@ impl Config {
                 "redis.url",
                 "must start with redis://, rediss:// or unix:// (or be empty for local mode)",
             ));
+        }
+        if let Some((key, message)) = self.metrics_cache.problem(self.redis.url().is_some()) {
+            return Err(invalid(key, message));
         }
         Ok(())
     }

@@ -99,3 +99,86 @@ impl Default for TracingConfig {
         }
     }
 }
+
+/// `[metrics_cache]`: how replicas share one view of the metrics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsCacheConfig {
+    /// `auto` (picked from what Redis offers), `distributed_atomic`,
+    /// `distributed_basic` or `local_only`.
+    pub strategy: String,
+    /// How often this replica sends its metrics to Redis.
+    pub sync_interval_seconds: u64,
+    /// How long shared metrics live in Redis after the last replica wrote them.
+    pub retention_window_seconds: u64,
+    /// Scheduled exports run this long before the retention window runs out.
+    pub export_safety_margin_seconds: u64,
+    /// This replica's name in the shared metrics; empty: `<host>-<pid>`.
+    pub instance_id: String,
+    /// Prefix of the metrics keys; empty: `redis.key_prefix`.
+    pub key_prefix: String,
+}
+
+/// The metrics cache strategies, as configured.
+pub const METRICS_CACHE_STRATEGIES: &[&str] =
+    &["auto", "distributed_atomic", "distributed_basic", "local_only"];
+
+impl Default for MetricsCacheConfig {
+    fn default() -> Self {
+        Self {
+            strategy: "auto".to_owned(),
+            sync_interval_seconds: 30,
+            retention_window_seconds: 300,
+            export_safety_margin_seconds: 60,
+            instance_id: String::new(),
+            key_prefix: String::new(),
+        }
+    }
+}
+
+impl MetricsCacheConfig {
+    /// What is wrong with it, if anything: (key, message).
+    pub fn problem(&self, redis_configured: bool) -> Option<(&'static str, String)> {
+        if !METRICS_CACHE_STRATEGIES.contains(&self.strategy.as_str()) {
+            let message = format!(
+                "{:?} is not one of {}",
+                self.strategy,
+                METRICS_CACHE_STRATEGIES.join(", ")
+            );
+            return Some(("metrics_cache.strategy", message));
+        }
+        if self.strategy.starts_with("distributed") && !redis_configured {
+            return Some((
+                "metrics_cache.strategy",
+                format!("{} needs redis.url", self.strategy),
+            ));
+        }
+        if self.sync_interval_seconds == 0 {
+            return Some(("metrics_cache.sync_interval_seconds", "must be at least 1".into()));
+        }
+        if self.export_safety_margin_seconds == 0 {
+            return Some((
+                "metrics_cache.export_safety_margin_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        // Shared metrics must outlive two missed syncs, and an export must
+        // have a moment to run before they lapse.
+        let floor = (2 * self.sync_interval_seconds).max(self.export_safety_margin_seconds + 1);
+        if self.retention_window_seconds < floor {
+            return Some((
+                "metrics_cache.retention_window_seconds",
+                format!(
+                    "must be at least {floor} (twice sync_interval_seconds, and more than export_safety_margin_seconds)"
+                ),
+            ));
+        }
+        if self.instance_id.chars().any(|c| c.is_whitespace() || c == ':') {
+            return Some((
+                "metrics_cache.instance_id",
+                "must not contain spaces or ':'".into(),
+            ));
+        }
+        None
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -27,9 +27,28 @@ pub(super) async fn within<T, E: std::fmt::Display>(
     }
 }
 
-/// `GET /metrics`: queue depths are read now; the rest is kept current by
-/// events. A database that does not answer leaves the last depths in place.
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+/// Which metrics `GET /metrics` serves.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct MetricsQuery {
+    scope: Option<String>,
+}
+
+/// `GET /metrics`: this replica's metrics, or with `?scope=cluster` every
+/// replica's added up (the metrics cache). Queue depths are read now; the
+/// rest is kept current by events. A database that does not answer leaves
+/// the last depths in place.
+pub(super) async fn metrics(State(state): State<AppState>, Query(query): Query<MetricsQuery>) -> Response {
+    let cluster = match query.scope.as_deref() {
+        None | Some("local") => false,
+        Some("cluster") => true,
+        Some(other) => {
+            let message = format!("scope {other:?} is not one of local, cluster");
+            return uncached(
+                StatusCode::BAD_REQUEST,
+                json!({"code": "BAD_REQUEST", "message": message}),
+            );
+        }
+    };
     let tasker = &state.tasker;
     match within(tasker.queue_depths()).await {
         Ok(depths) => tasker
@@ -37,7 +56,21 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             .set_depths(depths.tasks_in_progress, depths.steps_ready),
         Err(message) => tracing::warn!(error = %message, "metrics: queue depths not refreshed"),
     }
-    let mut response = tasker.metrics().encode().into_response();
+    let body = if cluster {
+        match state.metrics_cache.cluster().await {
+            Ok(view) => view.render(),
+            Err(err) => {
+                let message = format!("the cluster's metrics are unavailable: {err}");
+                return uncached(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"code": "METRICS_CLUSTER_UNAVAILABLE", "message": message}),
+                );
+            }
+        }
+    } else {
+        tasker.metrics().encode()
+    };
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -105,6 +138,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             Some(relay) => relay.to_json(),
             None => json!({"status": "not_configured", "mode": "local"}),
         },
+        "metrics_cache": state.metrics_cache.status(),
         "queue": queue,
         "leases": leases,
         "tasks": or_error(tasks.map(|t| json!(t))),

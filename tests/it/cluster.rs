@@ -11,7 +11,7 @@ use tasker::domain::TaskStatus;
 use tasker::service::CreateTask;
 use uuid::Uuid;
 
-use crate::relay::redis_url;
+use crate::support::redis_url;
 use crate::support::{Server, TestDb, WsClient, completed_once, open_store, services};
 
 const TASKS: usize = 500;

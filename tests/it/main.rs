@@ -8,6 +8,7 @@ mod graphql;
 mod graphs;
 mod http;
 mod leases;
+mod metrics_cache;
 mod observability;
 mod operations;
 mod outage;

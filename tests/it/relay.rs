@@ -5,23 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{TestApp, TestDb, WsClient, test_config};
-
-/// The Redis the suite uses; `None` (with the reason printed) when unset, and
-/// under `CI=true` a missing Redis fails the test instead.
-pub fn redis_url() -> Option<String> {
-    match std::env::var("TASKER_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but TASKER_TEST_REDIS_URL is not set: the Redis suite must run in CI"
-            );
-            eprintln!("skipped: set TASKER_TEST_REDIS_URL=redis://127.0.0.1:6379 to run the Redis tests");
-            None
-        }
-    }
-}
+use crate::support::{TestApp, TestDb, ThrowawayRedis, WsClient, free_port, redis_url, test_config};
 
 async fn relay_status(app: &TestApp) -> serde_json::Value {
     app.get_json("/health/status").await.1["redis"].clone()
@@ -112,43 +96,6 @@ async fn an_unreachable_redis_degrades_to_local_mode() {
     app.stop().await;
 }
 
-/// A throwaway `redis-server` on a free port, killed however the test ends.
-struct ThrowawayRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl ThrowawayRedis {
-    fn start_on(port: u16) -> ThrowawayRedis {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs (Debian package redis-server)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server never listened"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ThrowawayRedis { child, port }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ThrowawayRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 async fn wait_mode(app: &TestApp, mode: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -178,10 +125,7 @@ async fn a_redis_outage_degrades_to_local_mode_and_fan_out_resumes_when_it_retur
     if redis_url().is_none() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let mut redis = ThrowawayRedis::start_on(port);
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let (_db, a, b, mut ws) = two_replicas(url).await;

@@ -5,6 +5,7 @@ mod audit;
 mod db;
 mod harness;
 mod process;
+mod redis;
 mod ws;
 
 pub use api::{TestApp, codes, run, test_config};
@@ -12,4 +13,5 @@ pub use audit::{completed_once, wait_all_complete};
 pub use db::TestDb;
 pub use harness::{Harness, open_store, services, test_engine_options};
 pub use process::Server;
+pub use redis::{ThrowawayRedis, free_port, redis_url};
 pub use ws::WsClient;

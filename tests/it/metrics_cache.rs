@@ -1,0 +1,227 @@
+//! The metrics cache against a real Redis: replicas' metrics add up exactly,
+//! concurrent flushes lose nothing, an outage degrades to local only and
+//! loses no count.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use prometheus_parse::{Scrape, Value};
+use tasker::cluster::metrics::{MetricsCache, Strategy};
+use tasker::config::{MetricsCacheConfig, RedisConfig};
+use tasker::telemetry::Metrics;
+
+use crate::support::{TestApp, TestDb, ThrowawayRedis, free_port, redis_url, test_config};
+
+crate::on_both_backends! {
+    metrics_of_the_cluster_are_served_with_the_cache_status => served_cluster_metrics;
+}
+
+/// A replica's cache under a prefix of the test's own.
+async fn replica(url: &str, prefix: &str, instance: &str, strategy: &str) -> (Metrics, MetricsCache) {
+    let metrics = Metrics::new();
+    let config = MetricsCacheConfig {
+        strategy: strategy.to_owned(),
+        instance_id: instance.to_owned(),
+        ..MetricsCacheConfig::default()
+    };
+    let redis = RedisConfig {
+        url: url.to_owned(),
+        key_prefix: prefix.to_owned(),
+    };
+    let cache = MetricsCache::start(metrics.clone(), &config, &redis).await;
+    (metrics, cache)
+}
+
+fn prefix() -> String {
+    format!("test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Series of the cluster's view (checked by a Prometheus parser), by metric
+/// name and labels; histograms by their total count.
+async fn cluster_values(cache: &MetricsCache) -> HashMap<String, f64> {
+    let text = cache.cluster().await.expect("the cluster's metrics").render();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    scrape
+        .samples
+        .into_iter()
+        .map(|s| {
+            let mut labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            labels.sort();
+            let value = match s.value {
+                Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+                Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+                Value::Summary(_) => f64::NAN,
+            };
+            (format!("{}{{{}}}", s.metric, labels.join(",")), value)
+        })
+        .collect()
+}
+
+async fn three_replicas_add_up(strategy: &str, expected: Strategy) {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    let (a, cache_a) = replica(&url, &prefix, "a", strategy).await;
+    let (b, cache_b) = replica(&url, &prefix, "b", strategy).await;
+    let (c, cache_c) = replica(&url, &prefix, "c", strategy).await;
+    assert_eq!(cache_a.status().chosen, expected);
+    assert!(cache_a.status().capabilities.locks && cache_a.status().capabilities.ttl);
+    a.events_dropped(5);
+    a.record_event("task.completed", None, None);
+    a.record_event("task.completed", None, None);
+    a.claim_latency().observe(0.01);
+    a.set_depths(1, 2);
+    b.events_dropped(7);
+    b.claim_latency().observe(0.2);
+    b.claim_latency().observe(0.3);
+    b.set_depths(3, 4);
+    c.events_dropped(11);
+    for cache in [&cache_a, &cache_b, &cache_c] {
+        assert_eq!(cache.sync().await.expect("syncs"), expected);
+    }
+    // A second sync with nothing new must not add anything again.
+    cache_b.sync().await.expect("syncs");
+    let seen = cluster_values(&cache_c).await;
+    assert!(!seen.keys().any(|k| k.starts_with("process_")), "{seen:?}");
+    assert_eq!(seen["tasker_events_dropped_total{}"], 23.0, "{seen:?}");
+    assert_eq!(seen["tasker_events_total{event=task.completed}"], 2.0);
+    assert_eq!(seen["tasker_claim_latency_seconds_count{}"], 3.0, "{seen:?}");
+    assert_eq!(
+        seen["tasker_tasks_in_progress{}"], 4.0,
+        "gauges add up across replicas"
+    );
+    assert_eq!(seen["tasker_steps_ready{}"], 6.0);
+    // What a replica has not synced yet shows in its own view at once.
+    a.events_dropped(1);
+    assert_eq!(
+        cluster_values(&cache_a).await["tasker_events_dropped_total{}"],
+        24.0
+    );
+    assert_eq!(
+        cluster_values(&cache_b).await["tasker_events_dropped_total{}"],
+        23.0
+    );
+    cache_a.sync().await.expect("syncs");
+    assert_eq!(
+        cluster_values(&cache_b).await["tasker_events_dropped_total{}"],
+        24.0
+    );
+}
+
+#[tokio::test]
+async fn three_replicas_report_exact_cluster_totals_with_atomic_increments() {
+    three_replicas_add_up("auto", Strategy::DistributedAtomic).await;
+}
+
+#[tokio::test]
+async fn three_replicas_report_exact_cluster_totals_with_merged_snapshots() {
+    three_replicas_add_up("distributed_basic", Strategy::DistributedBasic).await;
+}
+
+#[tokio::test]
+async fn concurrent_flushes_lose_no_increment() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    let mut replicas = Vec::new();
+    for i in 0..10 {
+        replicas.push(replica(&url, &prefix, &format!("r{i}"), "auto").await);
+    }
+    let mut running = Vec::new();
+    for (metrics, cache) in &replicas {
+        let (metrics, cache) = (metrics.clone(), cache.clone());
+        running.push(tokio::spawn(async move {
+            for i in 0..10_000 {
+                metrics.events_dropped(1);
+                if i % 500 == 0 {
+                    cache.sync().await.expect("syncs");
+                }
+            }
+            cache.sync().await.expect("syncs");
+        }));
+    }
+    for task in running {
+        task.await.expect("increments");
+    }
+    let seen = cluster_values(&replicas[0].1).await;
+    assert_eq!(seen["tasker_events_dropped_total{}"], 100_000.0);
+}
+
+#[tokio::test]
+async fn losing_redis_degrades_to_local_only_and_loses_no_count() {
+    if redis_url().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a directory");
+    let port = free_port();
+    let mut server = ThrowawayRedis::start_durable_on(port, dir.path());
+    let url = format!("redis://127.0.0.1:{port}");
+    let (metrics, cache) = replica(&url, "outage", "only", "auto").await;
+    metrics.events_dropped(3);
+    assert_eq!(cache.sync().await.expect("syncs"), Strategy::DistributedAtomic);
+    server.stop();
+    metrics.events_dropped(4);
+    assert!(cache.sync().await.is_err());
+    let status = cache.status();
+    assert_eq!(status.active, Strategy::LocalOnly, "{status:?}");
+    assert!(status.last_error.is_some());
+    metrics.events_dropped(5);
+    assert!(cache.sync().await.is_err(), "still down");
+    let _back = ThrowawayRedis::start_durable_on(port, dir.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while cache.sync().await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", cache.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cache.status().active, Strategy::DistributedAtomic);
+    let seen = cluster_values(&cache).await;
+    assert_eq!(seen["tasker_events_dropped_total{}"], 12.0, "{seen:?}");
+}
+
+async fn served_cluster_metrics(db: &TestDb) {
+    let mut config = test_config(db);
+    let shared = redis_url();
+    if let Some(url) = &shared {
+        config.redis.url = url.clone();
+        config.redis.key_prefix = prefix();
+    }
+    let app = TestApp::spawn(config).await;
+    app.tasker
+        .register_template("name: hello\nsteps:\n  - {name: only, handler: noop}\n", false)
+        .await
+        .expect("registers");
+    let id = app.create_task("hello", serde_json::json!({})).await;
+    app.wait_complete(&id).await;
+    let (status, health) = app.get_json("/health/status").await;
+    assert_eq!(status, 200);
+    let expected = if shared.is_some() {
+        "distributed_atomic"
+    } else {
+        "local_only"
+    };
+    assert_eq!(health["metrics_cache"]["chosen"], expected, "{health}");
+    // The metrics count events as the telemetry subscriber gets them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.get("/metrics?scope=cluster").await;
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.expect("a body");
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+        let completed: f64 = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "tasker_tasks_total" && s.labels.get("status") == Some("complete"))
+            .map(|s| match s.value {
+                Value::Counter(v) | Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum();
+        if completed == 1.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = app.get_json("/metrics?scope=everywhere").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "BAD_REQUEST");
+    app.stop().await;
+}
