@@ -199,13 +199,13 @@ impl App {
             cancel.child_token(),
         );
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
+        let tasker = self.tasker.clone().with_metrics_cache(metrics_cache);
         let state = AppState {
-            schema: crate::graphql::schema(self.tasker.clone(), &self.graphql),
-            tasker: self.tasker.clone(),
+            schema: crate::graphql::schema(tasker.clone(), &self.graphql),
+            tasker,
             max_request_bytes: self.max_request_bytes,
             started: Instant::now(),
             relay,
-            metrics_cache,
         };
         info!(address = %bound, backend = ?self.tasker.store().backend(), "tasker listening");
         // Small websocket frames (subscription events) would otherwise wait for

@@ -1,5 +1,5 @@
 //! The `tasker` command line: serve (default), migrate, template validate,
-//! task create, bench.
+//! task create, metrics export, bench.
 
 mod bench;
 mod bench_api;
@@ -7,6 +7,7 @@ mod bench_graph;
 mod bench_observability;
 mod bench_scaling;
 mod bench_soak;
+mod metrics;
 mod task;
 mod template;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Work with tasks.
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// Export the metrics.
+    #[command(subcommand)]
+    Metrics(metrics::MetricsCommand),
     /// Measure engine latency and throughput on the configured database.
     Bench(bench::BenchArgs),
     /// Print the GraphQL schema (SDL), as checked in at schema.graphql.
@@ -137,6 +141,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Template(command) => template::run(command, &config),
         Command::Task(command) => task::run(command, config).await,
+        Command::Metrics(command) => metrics::run(command, &config).await,
         Command::Bench(args) => bench::run(args, config).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());

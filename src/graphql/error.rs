@@ -106,7 +106,8 @@ impl From<service::Error> for GqlError {
                 warn!(error = %err, "storage unavailable");
                 ErrorCode::Unavailable.error("storage is busy or unreachable; retry later")
             }
-            E::Internal(_) => internal(&err),
+            E::SharedUnavailable(message) => ErrorCode::Unavailable.error(message.clone()),
+            E::Internal(_) | E::ExportFailed { .. } => internal(&err),
         };
         GqlError(coded)
     }

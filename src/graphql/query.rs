@@ -7,8 +7,9 @@ use async_graphql::{Context, ID, Object};
 
 use super::error::{GqlResult, bad_input};
 use super::types::{
-    DependencyGraph, EventDescription, Handler, HandlerKindGql, Namespace, RegistryGql, RegistryMatch, Step,
-    StepHandlerInfo, Task, TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
+    DependencyGraph, EventDescription, Handler, HandlerKindGql, MetricsExport, MetricsFormat,
+    MetricsScopeGql, Namespace, RegistryGql, RegistryMatch, Step, StepHandlerInfo, Task, TaskCursor,
+    TaskFilter, TaskTotals, loaders, parse_id, tasker,
 };
 use crate::events::{EventName, selected};
 use crate::handlers::HandlerKind;
@@ -186,6 +187,29 @@ impl QueryRoot {
             .filter(|e| selected(&patterns, e.as_str()))
             .map(|e| EventDescription::from(*e))
             .collect()
+    }
+
+    /// The metrics, this replica's (`LOCAL`) or every replica's added up
+    /// (`CLUSTER`, through the metrics cache), rendered in `format`, or by the
+    /// exporter plugin called `exporter` when given.
+    async fn metrics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "MetricsScopeGql::Local")] scope: MetricsScopeGql,
+        #[graphql(default_with = "MetricsFormat::Prometheus")] format: MetricsFormat,
+        exporter: Option<String>,
+    ) -> GqlResult<MetricsExport> {
+        let exporter = exporter.unwrap_or_else(|| format.exporter().to_owned());
+        if exporter.len() > 128 {
+            return Err(bad_input("exporter", "at most 128 characters").into());
+        }
+        let (content_type, body) = tasker(ctx)?.export_metrics(scope.into(), &exporter).await?;
+        Ok(MetricsExport {
+            scope,
+            exporter,
+            content_type: content_type.to_owned(),
+            body,
+        })
     }
 
     /// This replica's registries (handlers, event subscribers, exporters)

@@ -30,8 +30,6 @@ pub struct AppState {
     pub started: Instant,
     /// The Redis event relay, when Redis is configured.
     pub relay: Option<std::sync::Arc<crate::cluster::RelayStatus>>,
-    /// The metrics shared between replicas.
-    pub metrics_cache: crate::cluster::metrics::MetricsCache,
 }
 
 /// Every route.

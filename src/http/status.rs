@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use super::AppState;
 use super::health::uncached;
+use crate::service::MetricsScope;
 use crate::telemetry::metrics::CONTENT_TYPE;
 
 /// The database gets this long to answer before a probe reports it down.
@@ -38,14 +39,14 @@ pub(super) struct MetricsQuery {
 /// rest is kept current by events. A database that does not answer leaves
 /// the last depths in place.
 pub(super) async fn metrics(State(state): State<AppState>, Query(query): Query<MetricsQuery>) -> Response {
-    let cluster = match query.scope.as_deref() {
-        None | Some("local") => false,
-        Some("cluster") => true,
+    let scope = match query.scope.as_deref() {
+        None | Some("local") => MetricsScope::Local,
+        Some("cluster") => MetricsScope::Cluster,
         Some(other) => {
-            let message = format!("scope {other:?} is not one of local, cluster");
+            let message = format!("scope: {other:?} is not one of local, cluster");
             return uncached(
                 StatusCode::BAD_REQUEST,
-                json!({"code": "BAD_REQUEST", "message": message}),
+                json!({"code": "BAD_USER_INPUT", "message": message}),
             );
         }
     };
@@ -56,19 +57,17 @@ pub(super) async fn metrics(State(state): State<AppState>, Query(query): Query<M
             .set_depths(depths.tasks_in_progress, depths.steps_ready),
         Err(message) => tracing::warn!(error = %message, "metrics: queue depths not refreshed"),
     }
-    let body = if cluster {
-        match state.metrics_cache.cluster().await {
+    let body = match scope {
+        MetricsScope::Local => tasker.metrics().encode(),
+        MetricsScope::Cluster => match tasker.metrics_snapshot(scope).await {
             Ok(view) => view.render(),
             Err(err) => {
-                let message = format!("the cluster's metrics are unavailable: {err}");
                 return uncached(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"code": "METRICS_CLUSTER_UNAVAILABLE", "message": message}),
+                    json!({"code": "UNAVAILABLE", "message": err.to_string()}),
                 );
             }
-        }
-    } else {
-        tasker.metrics().encode()
+        },
     };
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -138,7 +137,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             Some(relay) => relay.to_json(),
             None => json!({"status": "not_configured", "mode": "local"}),
         },
-        "metrics_cache": state.metrics_cache.status(),
+        "metrics_cache": tasker.metrics_cache().status(),
         "queue": queue,
         "leases": leases,
         "tasks": or_error(tasks.map(|t| json!(t))),

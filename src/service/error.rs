@@ -70,6 +70,18 @@ pub enum Error {
     /// A fault on the server's side.
     #[error("internal error: {0}")]
     Internal(#[source] store::Error),
+    /// Shared state outside the database (Redis) is unreachable; retrying
+    /// later may succeed.
+    #[error("{0}")]
+    SharedUnavailable(String),
+    /// An exporter plugin failed to render the metrics.
+    #[error("exporter {exporter}: {message}")]
+    ExportFailed {
+        /// The exporter's name.
+        exporter: String,
+        /// What it said.
+        message: String,
+    },
 }
 
 /// Result of service calls.

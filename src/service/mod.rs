@@ -4,6 +4,7 @@
 
 mod error;
 mod graphs;
+mod metrics;
 mod parsed;
 mod reads;
 mod registries;
@@ -13,6 +14,7 @@ mod templates;
 mod views;
 mod workers;
 
+use crate::cluster::metrics::MetricsCache;
 use crate::telemetry::{Exporters, Metrics};
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 pub use error::{Error, Result};
 pub use graphs::{ObservedByTemplate, template_key};
+pub use metrics::MetricsScope;
 pub use reads::TaskList;
 pub use registries::{RegistryMatch, RegistryView};
 pub use task_info::{TaskInfo, TaskInfoCache};
@@ -100,6 +103,7 @@ pub struct Tasker {
     metrics: Metrics,
     subscribers: Subscribers,
     exporters: Exporters,
+    metrics_cache: MetricsCache,
 }
 
 impl std::fmt::Debug for Tasker {
@@ -142,6 +146,7 @@ impl Tasker {
             schemas: Arc::new(Mutex::new(HashMap::new())),
             observed: Arc::default(),
             parsed: Arc::default(),
+            metrics_cache: MetricsCache::local_only(metrics.clone()),
             metrics,
         }
     }

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod monitor;
 mod process;
 pub mod router;
+pub mod series;
 mod span_fields;
 pub mod traces;
 

@@ -179,9 +179,11 @@ async fn losing_redis_degrades_to_local_only_and_loses_no_count() {
 async fn served_cluster_metrics(db: &TestDb) {
     let mut config = test_config(db);
     let shared = redis_url();
+    let key_prefix = prefix();
     if let Some(url) = &shared {
         config.redis.url = url.clone();
-        config.redis.key_prefix = prefix();
+        config.redis.key_prefix = key_prefix.clone();
+        config.metrics_cache.sync_interval_seconds = 1;
     }
     let app = TestApp::spawn(config).await;
     app.tasker
@@ -220,8 +222,89 @@ async fn served_cluster_metrics(db: &TestDb) {
         assert!(tokio::time::Instant::now() < deadline, "{text}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let query = "query($f: MetricsFormat!, $e: String) { metrics(scope: CLUSTER, format: $f, exporter: $e) { scope exporter contentType body } }";
+    let csv = app.post(query, serde_json::json!({"f": "CSV"})).await;
+    let export = &csv["data"]["metrics"];
+    assert_eq!(export["scope"], "CLUSTER", "{csv}");
+    assert_eq!(export["exporter"], "csv");
+    assert!(
+        export["contentType"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/csv"))
+    );
+    let body = export["body"].as_str().expect("a body");
+    let completed: f64 = csv::Reader::from_reader(body.as_bytes())
+        .records()
+        .map(|r| r.expect("a CSV row"))
+        .filter(|r| &r[2] == "tasker_tasks_total" && r[3].contains(r#""status":"complete""#))
+        .map(|r| r[4].parse::<f64>().expect("a number"))
+        .sum();
+    assert_eq!(completed, 1.0, "{body}");
+    let missing = app
+        .post(query, serde_json::json!({"f": "JSON", "e": "nope"}))
+        .await;
+    assert_eq!(
+        missing["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{missing}"
+    );
+    if let Some(url) = &shared {
+        exported_by_the_command_line(&app, url, &key_prefix).await;
+    }
     let (status, body) = app.get_json("/metrics?scope=everywhere").await;
     assert_eq!(status, 400);
-    assert_eq!(body["code"], "BAD_REQUEST");
+    assert_eq!(body["code"], "BAD_USER_INPUT");
     app.stop().await;
+}
+
+fn tasker_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("tasker runs")
+}
+
+/// `tasker metrics export` reads what the replicas synced to Redis, or asks a
+/// running server.
+async fn exported_by_the_command_line(app: &TestApp, url: &str, key_prefix: &str) {
+    let env = [
+        ("TASKER_REDIS__URL", url),
+        ("TASKER_REDIS__KEY_PREFIX", key_prefix),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = tasker_cli(&["metrics", "export", "--format", "csv"], &env);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let completed: f64 = csv::Reader::from_reader(out.stdout.as_slice())
+            .records()
+            .map(|r| r.expect("a CSV row"))
+            .filter(|r| &r[2] == "tasker_tasks_total" && r[3].contains(r#""status":"complete""#))
+            .map(|r| r[4].parse::<f64>().expect("a number"))
+            .sum();
+        // The server syncs every second.
+        if completed == 1.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never synced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = tasker_cli(
+        &[
+            "metrics", "export", "--server", &app.base, "--scope", "local", "--format", "json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        doc["families"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["name"] == "process_resident_memory_bytes")),
+        "the local scope has the process metrics"
+    );
+    let without = tasker_cli(&["metrics", "export"], &[("TASKER_REDIS__URL", "")]);
+    assert!(!without.status.success());
+    assert!(String::from_utf8_lossy(&without.stderr).contains("no redis.url"));
 }

@@ -13,10 +13,8 @@
 //! When Redis goes away the cache runs as `local_only`; increments not yet
 //! applied are kept and sent when it comes back.
 
-mod series;
 mod store;
 
-pub use series::{Family, Kind, Point, Snapshot};
 pub use store::{Capabilities, StoreError};
 
 use std::collections::BTreeMap;
@@ -31,6 +29,7 @@ use uuid::Uuid;
 
 use crate::config::{MetricsCacheConfig, RedisConfig};
 use crate::telemetry::Metrics;
+use crate::telemetry::series::Snapshot;
 use store::Store;
 
 /// How replicas share their metrics.
@@ -127,6 +126,46 @@ pub fn default_instance_id() -> String {
 }
 
 impl MetricsCache {
+    /// A cache that shares nothing (no Redis).
+    pub fn local_only(metrics: Metrics) -> Self {
+        Self::new(metrics, None, String::new(), &MetricsCacheConfig::default())
+    }
+
+    fn new(
+        metrics: Metrics,
+        client: Option<redis::Client>,
+        prefix: String,
+        config: &MetricsCacheConfig,
+    ) -> Self {
+        let instance_id = Some(config.instance_id.trim())
+            .filter(|i| !i.is_empty())
+            .map_or_else(default_instance_id, str::to_owned);
+        let status = CacheStatus {
+            configured: config.strategy.clone(),
+            chosen: Strategy::LocalOnly,
+            active: Strategy::LocalOnly,
+            capabilities: Capabilities::default(),
+            instance_id,
+            syncs: 0,
+            failures: 0,
+            last_error: None,
+        };
+        MetricsCache(Arc::new(Inner {
+            metrics,
+            client,
+            prefix,
+            retention: Duration::from_secs(config.retention_window_seconds),
+            run: Uuid::new_v4().simple().to_string(),
+            store: Mutex::new(None),
+            sync: Mutex::new(Sync {
+                acked: Snapshot::default(),
+                flush: 0,
+                in_flight: None,
+            }),
+            status: std::sync::Mutex::new(status),
+        }))
+    }
+
     /// Probe Redis (when configured) and pick the strategy. Never fails: an
     /// unreachable Redis leaves the cache `local_only` until a sync succeeds.
     pub async fn start(metrics: Metrics, config: &MetricsCacheConfig, redis: &RedisConfig) -> Self {
@@ -144,33 +183,7 @@ impl MetricsCache {
             .filter(|p| !p.is_empty())
             .unwrap_or(&redis.key_prefix)
             .to_owned();
-        let instance_id = Some(config.instance_id.trim())
-            .filter(|i| !i.is_empty())
-            .map_or_else(default_instance_id, str::to_owned);
-        let status = CacheStatus {
-            configured: config.strategy.clone(),
-            chosen: Strategy::LocalOnly,
-            active: Strategy::LocalOnly,
-            capabilities: Capabilities::default(),
-            instance_id,
-            syncs: 0,
-            failures: 0,
-            last_error: None,
-        };
-        let cache = MetricsCache(Arc::new(Inner {
-            metrics,
-            client,
-            prefix,
-            retention: Duration::from_secs(config.retention_window_seconds),
-            run: Uuid::new_v4().simple().to_string(),
-            store: Mutex::new(None),
-            sync: Mutex::new(Sync {
-                acked: Snapshot::default(),
-                flush: 0,
-                in_flight: None,
-            }),
-            status: std::sync::Mutex::new(status),
-        }));
+        let cache = Self::new(metrics, client, prefix, config);
         if cache.0.client.is_some() {
             let _ = cache.store().await;
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use super::series::{Family, Snapshot};
+use crate::telemetry::series::{Family, Snapshot};
 
 /// How long one Redis operation may take before the cache counts Redis as gone.
 pub const TIMEOUT: Duration = Duration::from_secs(2);

@@ -4,6 +4,7 @@
 mod enums;
 mod event;
 mod graph;
+mod metrics;
 mod registry;
 mod step;
 mod task;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 pub use enums::HandlerKindGql;
 pub use event::{Event, EventDescription, namespace_of};
 pub use graph::DependencyGraph;
+pub use metrics::{MetricsExport, MetricsFormat, MetricsScopeGql};
 pub use registry::{RegistryGql, RegistryMatch};
 pub use step::Step;
 pub use task::{Task, TaskCursor, TaskFilter, TaskTotals};

@@ -114,6 +114,42 @@ fn split_sample(line: &str) -> Option<(&str, &str)> {
     Some((key, value))
 }
 
+/// A sample text's name and labels, unescaped (`\\`, `\"`, `\n`).
+pub fn name_and_labels(key: &str) -> (&str, Vec<(String, String)>) {
+    let name = sample_name(key);
+    let mut labels = Vec::new();
+    let Some(body) = key[name.len()..]
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+    else {
+        return (name, labels);
+    };
+    let mut chars = body.chars().peekable();
+    loop {
+        let label: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if label.is_empty() || chars.next() != Some('"') {
+            break;
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.push((label.trim_start_matches(',').trim().to_owned(), value));
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    (name, labels)
+}
+
 fn parse_value(text: &str) -> Option<f64> {
     match text {
         "+Inf" => Some(f64::INFINITY),
@@ -305,6 +341,19 @@ tasker_step_duration_seconds_created{handler="h"} 1700000000.1
         kept.retain_families(|name| name != "tasker_tasks");
         assert_eq!(kept.series.len(), 5);
         assert!(!kept.families.contains_key("tasker_tasks"));
+    }
+
+    #[test]
+    fn labels_come_out_unescaped() {
+        let (name, labels) =
+            name_and_labels(r#"tasker_tasks_total{namespace="a b {c}",name="q\"uote\\",line="x\ny"}"#);
+        assert_eq!(name, "tasker_tasks_total");
+        let expected = [("namespace", "a b {c}"), ("name", "q\"uote\\"), ("line", "x\ny")];
+        assert_eq!(
+            labels,
+            expected.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
+        );
+        assert_eq!(name_and_labels("up"), ("up", Vec::new()));
     }
 
     #[test]
