@@ -10,7 +10,9 @@ fn recording(c: &mut Criterion) {
     let dropped = metrics.events_dropped_counter();
     c.bench_function("counter inc", |b| b.iter(|| dropped.inc()));
     let latency = metrics.claim_latency();
-    c.bench_function("histogram observe", |b| b.iter(|| latency.observe(black_box(0.004))));
+    c.bench_function("histogram observe", |b| {
+        b.iter(|| latency.observe(black_box(0.004)))
+    });
     c.bench_function("labelled counter (event by name)", |b| {
         b.iter(|| metrics.record_event(black_box("step.completed"), None, None));
     });

@@ -10,7 +10,7 @@ use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::cluster::metrics::MetricsCache;
+use crate::cluster::metrics::{ExportSchedule, Exports, MetricsCache};
 use crate::config::{Config, ConfigError, DEFAULT_TEMPLATE_DIR};
 use crate::engine::{Clock, Engine, SystemClock};
 use crate::events::EventBus;
@@ -198,6 +198,17 @@ impl App {
             Duration::from_secs(self.metrics_cache.sync_interval_seconds),
             cancel.child_token(),
         );
+        if let Some(schedule) = ExportSchedule::from_config(&self.metrics_cache) {
+            // Asked a few times per window, so a window is exported soon after it ends.
+            let check = (schedule.every / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
+            let exports = Exports::new(
+                metrics_cache.clone(),
+                self.tasker.exporters().clone(),
+                self.tasker.events().clone(),
+                schedule,
+            );
+            exports.spawn(check, cancel.child_token());
+        }
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
         let tasker = self.tasker.clone().with_metrics_cache(metrics_cache);
         let state = AppState {

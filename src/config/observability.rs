@@ -117,6 +117,11 @@ pub struct MetricsCacheConfig {
     pub instance_id: String,
     /// Prefix of the metrics keys; empty: `redis.key_prefix`.
     pub key_prefix: String,
+    /// Scheduled exports of the cluster's metrics go here: a file path, or an
+    /// `http://`/`https://` URL they are POSTed to; empty: no scheduled export.
+    pub export_target: String,
+    /// The exporter scheduled exports use (`prometheus`, `json`, `csv`, or a plugin).
+    pub export_exporter: String,
 }
 
 /// The metrics cache strategies, as configured.
@@ -132,11 +137,21 @@ impl Default for MetricsCacheConfig {
             export_safety_margin_seconds: 60,
             instance_id: String::new(),
             key_prefix: String::new(),
+            export_target: String::new(),
+            export_exporter: "prometheus".to_owned(),
         }
     }
 }
 
 impl MetricsCacheConfig {
+    /// Seconds between scheduled exports: the retention window less the
+    /// safety margin, so data is exported before it expires.
+    pub fn export_every_seconds(&self) -> u64 {
+        self.retention_window_seconds
+            .saturating_sub(self.export_safety_margin_seconds)
+            .max(1)
+    }
+
     /// What is wrong with it, if anything: (key, message).
     pub fn problem(&self, redis_configured: bool) -> Option<(&'static str, String)> {
         if !METRICS_CACHE_STRATEGIES.contains(&self.strategy.as_str()) {
@@ -171,6 +186,13 @@ impl MetricsCacheConfig {
                 format!(
                     "must be at least {floor} (twice sync_interval_seconds, and more than export_safety_margin_seconds)"
                 ),
+            ));
+        }
+        let target = self.export_target.trim();
+        if target.contains("://") && !(target.starts_with("http://") || target.starts_with("https://")) {
+            return Some((
+                "metrics_cache.export_target",
+                "must be a file path or an http:// or https:// URL".into(),
             ));
         }
         if self.instance_id.chars().any(|c| c.is_whitespace() || c == ':') {

@@ -107,6 +107,14 @@ catalog! {
         "An exporter plugin was removed.",
     PluginValidationFailed => "plugin.validation_failed" (&["registry", "name", "error"]):
         "A plugin or subscriber registration was refused; the registry is unchanged.",
+    ExportRequested => "export.requested" (&["window", "exporter", "target"]):
+        "A scheduled metrics export is due for this window (every replica may ask; one exports).",
+    ExportStarted => "export.started" (&["window", "exporter", "target", "instance_id"]):
+        "This replica took the window's export lock and is exporting the cluster's metrics.",
+    ExportCompleted => "export.completed" (&["window", "exporter", "target", "instance_id", "bytes", "duration_ms"]):
+        "The window's metrics were written to the export target.",
+    ExportFailed => "export.failed" (&["window", "exporter", "target", "instance_id", "error", "attempt", "retry_in_ms"]):
+        "An export failed; the lock is released and the window is retried after a backoff.",
     ObservabilitySlowStep => "observability.slow_step" (&["namespace", "step_name", "handler", "attempt", "duration_ms", "threshold_ms"]):
         "A step attempt took longer than performance.slow_step_ms.",
     ObservabilitySlowQuery => "observability.slow_query" (&["statement", "duration_ms", "threshold_ms"]):

@@ -282,12 +282,55 @@ impl Snapshot {
                 let _ = writeln!(out, "# HELP {name} {}", family.help);
             }
             let _ = writeln!(out, "# TYPE {name} {}", family.kind);
+            let mut samples: Vec<_> = samples.collect();
+            samples.sort_by(|(a, _), (b, _)| exposition_order(a).total_cmp_key(&exposition_order(b)));
             for (key, point) in samples {
                 let _ = writeln!(out, "{key} {}", render_value(point.value));
             }
         }
         out.push_str("# EOF\n");
         out
+    }
+}
+
+/// Where a sample goes in its family: grouped by its labels (`le` aside),
+/// buckets first in increasing `le` (`+Inf` last), then count and sum, as
+/// OpenMetrics requires of histograms.
+struct Order {
+    labels: Vec<(String, String)>,
+    part: u8,
+    le: f64,
+}
+
+impl Order {
+    fn total_cmp_key(&self, other: &Order) -> std::cmp::Ordering {
+        self.labels
+            .cmp(&other.labels)
+            .then(self.part.cmp(&other.part))
+            .then(self.le.total_cmp(&other.le))
+    }
+}
+
+fn exposition_order(key: &str) -> Order {
+    let (name, labels) = name_and_labels(key);
+    let le = labels
+        .iter()
+        .find(|(k, _)| k == "le")
+        .and_then(|(_, v)| parse_value(v))
+        .unwrap_or(0.0);
+    let part = if name.ends_with("_bucket") {
+        0
+    } else if name.ends_with("_count") {
+        1
+    } else if name.ends_with("_sum") {
+        2
+    } else {
+        0
+    };
+    Order {
+        labels: labels.into_iter().filter(|(k, _)| k != "le").collect(),
+        part,
+        le,
     }
 }
 
@@ -362,6 +405,22 @@ tasker_step_duration_seconds_created{handler="h"} 1700000000.1
         let again = Snapshot::parse(&s.render());
         assert_eq!(again, s);
         assert!(s.render().ends_with("# EOF\n"));
+        let rendered = s.render();
+        let histogram: Vec<&str> = rendered
+            .lines()
+            .filter(|l| l.starts_with("tasker_step_duration_seconds"))
+            .map(|l| l.split(' ').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            histogram,
+            [
+                r#"tasker_step_duration_seconds_bucket{le="0.5",handler="h"}"#,
+                r#"tasker_step_duration_seconds_bucket{le="+Inf",handler="h"}"#,
+                r#"tasker_step_duration_seconds_count{handler="h"}"#,
+                r#"tasker_step_duration_seconds_sum{handler="h"}"#,
+            ],
+            "buckets in increasing le, +Inf last, then count and sum"
+        );
     }
 
     #[test]

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use prometheus_parse::{Scrape, Value};
-use tasker::cluster::metrics::{MetricsCache, Strategy};
+use tasker::cluster::metrics::{
+    ExportOutcome, ExportSchedule, ExportTarget, Exports, MetricsCache, Strategy,
+};
 use tasker::config::{MetricsCacheConfig, RedisConfig};
-use tasker::telemetry::Metrics;
+use tasker::events::EventBus;
+use tasker::telemetry::{Exporters, Metrics};
 
 use crate::support::{TestApp, TestDb, ThrowawayRedis, free_port, redis_url, test_config};
 
@@ -307,4 +310,110 @@ async fn exported_by_the_command_line(app: &TestApp, url: &str, key_prefix: &str
     let without = tasker_cli(&["metrics", "export"], &[("TASKER_REDIS__URL", "")]);
     assert!(!without.status.success());
     assert!(String::from_utf8_lossy(&without.stderr).contains("no redis.url"));
+}
+
+fn exports_to(cache: &MetricsCache, target: &std::path::Path, lock_for: Duration) -> Exports {
+    let schedule = ExportSchedule {
+        every: Duration::from_secs(60),
+        lock_for,
+        exporter: "csv".to_owned(),
+        target: ExportTarget::File(target.to_owned()),
+    };
+    Exports::new(
+        cache.clone(),
+        Exporters::with_builtins(),
+        EventBus::new(64),
+        schedule,
+    )
+}
+
+#[tokio::test]
+async fn of_five_concurrent_exporters_exactly_one_exports_a_window() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    let dir = tempfile::tempdir().expect("a directory");
+    let target = dir.path().join("metrics.csv");
+    let mut exporters = Vec::new();
+    for i in 0..5 {
+        let (metrics, cache) = replica(&url, &prefix, &format!("x{i}"), "auto").await;
+        metrics.events_dropped(i + 1);
+        cache.sync().await.expect("syncs");
+        exporters.push(exports_to(&cache, &target, Duration::from_secs(30)));
+    }
+    for window in [100, 101] {
+        let tries = exporters.iter().map(|e| {
+            let e = e.clone();
+            tokio::spawn(async move { e.run_window(window, 1).await })
+        });
+        let outcomes = futures::future::join_all(tries).await;
+        let exported = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(ExportOutcome::Exported { .. })))
+            .count();
+        assert_eq!(exported, 1, "window {window}: {outcomes:?}");
+        // Asked again later, the window is done.
+        assert_eq!(
+            exporters[4].run_window(window, 1).await,
+            ExportOutcome::AlreadyExported
+        );
+    }
+    let text = std::fs::read_to_string(&target).expect("the export");
+    let dropped: f64 = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("a row"))
+        .filter(|r| &r[2] == "tasker_events_dropped_total")
+        .map(|r| r[4].parse::<f64>().expect("a number"))
+        .sum();
+    assert_eq!(dropped, 15.0, "1+2+3+4+5: {text}");
+}
+
+#[tokio::test]
+async fn when_the_exporting_replica_dies_another_takes_over_after_its_lock_lapses() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    // A push target that accepts connections and never answers: the first
+    // exporter hangs inside its export, holding the lock, and is killed there.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let hang = format!("http://{}/push", silent.local_addr().expect("an address"));
+    let (_, holder_cache) = replica(&url, &prefix, "holder", "auto").await;
+    let bus = EventBus::new(64);
+    let mut events = bus.subscribe();
+    let holder = Exports::new(
+        holder_cache,
+        Exporters::with_builtins(),
+        bus,
+        ExportSchedule {
+            every: Duration::from_secs(60),
+            lock_for: Duration::from_millis(800),
+            exporter: "prometheus".to_owned(),
+            target: ExportTarget::Http(hang),
+        },
+    );
+    let running = tokio::spawn(async move { holder.run_window(7, 1).await });
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("in time")
+            .expect("open");
+        if event.name == tasker::events::EventName::ExportStarted {
+            break;
+        }
+    }
+    running.abort();
+    let dir = tempfile::tempdir().expect("a directory");
+    let (_, cache) = replica(&url, &prefix, "successor", "auto").await;
+    let successor = exports_to(&cache, &dir.path().join("m.csv"), Duration::from_secs(5));
+    assert_eq!(successor.run_window(7, 1).await, ExportOutcome::HeldElsewhere);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match successor.run_window(7, 1).await {
+            ExportOutcome::Exported { .. } => break,
+            ExportOutcome::HeldElsewhere => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the lock never lapsed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dir.path().join("m.csv").exists());
+    drop(silent);
 }

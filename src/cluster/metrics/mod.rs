@@ -13,8 +13,10 @@
 //! When Redis goes away the cache runs as `local_only`; increments not yet
 //! applied are kept and sent when it comes back.
 
+mod export;
 mod store;
 
+pub use export::{ExportOutcome, ExportSchedule, ExportTarget, Exports};
 pub use store::{Capabilities, StoreError};
 
 use std::collections::BTreeMap;
@@ -362,6 +364,12 @@ impl MetricsCache {
             view.add(&series, value);
         }
         Ok(view)
+    }
+
+    /// The shared store when Redis is in use and reachable now.
+    pub(crate) async fn shared_store(&self) -> Option<Result<Store, StoreError>> {
+        self.0.client.as_ref()?;
+        Some(self.store().await)
     }
 
     /// Sync every `interval` until `cancel`, then once more.

@@ -55,6 +55,12 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 ";
 
+/// Deletes the lock only if this holder still has it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// What the configured Redis offers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Capabilities {
@@ -201,6 +207,60 @@ impl Store {
             .ignore();
         pipe.expire(self.key("instances"), ttl as i64).ignore();
         within(pipe.query_async::<()>(&mut c)).await
+    }
+
+    /// Take export window `window`'s lock for `holder`, for `ttl` (a holder
+    /// that dies lets it lapse). False when another holds it.
+    pub async fn lock_window(&self, window: u64, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut c = self.connection.clone();
+        let taken: Option<String> = within(
+            redis::cmd("SET")
+                .arg(self.key(&format!("export:lock:{window}")))
+                .arg(holder)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .query_async(&mut c),
+        )
+        .await?;
+        Ok(taken.is_some())
+    }
+
+    /// Give the lock back (only if `holder` still has it).
+    pub async fn unlock_window(&self, window: u64, holder: &str) -> Result<(), StoreError> {
+        let mut c = self.connection.clone();
+        let release = redis::Script::new(RELEASE);
+        let mut invocation = release.prepare_invoke();
+        invocation
+            .key(self.key(&format!("export:lock:{window}")))
+            .arg(holder);
+        within(invocation.invoke_async::<i64>(&mut c)).await.map(|_| ())
+    }
+
+    /// Record that window `window` was exported (kept `keep`).
+    pub async fn mark_exported(&self, window: u64, holder: &str, keep: Duration) -> Result<(), StoreError> {
+        let mut c = self.connection.clone();
+        within(
+            redis::cmd("SET")
+                .arg(self.key(&format!("export:done:{window}")))
+                .arg(holder)
+                .arg("PX")
+                .arg(keep.as_millis().max(1) as u64)
+                .query_async::<()>(&mut c),
+        )
+        .await
+    }
+
+    /// Whether window `window` was exported.
+    pub async fn exported(&self, window: u64) -> Result<bool, StoreError> {
+        let mut c = self.connection.clone();
+        within(
+            redis::cmd("EXISTS")
+                .arg(self.key(&format!("export:done:{window}")))
+                .query_async::<i64>(&mut c),
+        )
+        .await
+        .map(|n| n > 0)
     }
 
     /// The replicas that synced within the retention window.
