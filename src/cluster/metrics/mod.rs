@@ -219,7 +219,7 @@ impl MetricsCache {
             return Ok(store.clone());
         }
         let Some(client) = &self.0.client else {
-            return Err(StoreError::Timeout);
+            return Err(StoreError::NotConfigured);
         };
         let store = Store::connect(client, &self.0.prefix, self.0.retention).await?;
         let found = store.capabilities().await;
@@ -230,7 +230,7 @@ impl MetricsCache {
             s.chosen = chosen;
         });
         if !found.reachable {
-            return Err(StoreError::Timeout);
+            return Err(StoreError::Unreachable);
         }
         *held = Some(store.clone());
         Ok(store)
@@ -341,8 +341,8 @@ impl MetricsCache {
                 view.add(&series, value);
             }
             let sync = self.0.sync.lock().await;
-            // In flight counts as not applied: if it was, the next sync's
-            // retry finds it so and the view catches up.
+            // A flush in flight counts as not applied; if Redis did apply
+            // it, this view counts it twice until the next sync settles it.
             for (series, value) in local.increments_since(&sync.acked) {
                 view.add(&series, value);
             }

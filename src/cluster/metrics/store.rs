@@ -30,6 +30,12 @@ pub enum StoreError {
     /// No answer within [`TIMEOUT`].
     #[error("redis did not answer within {} s", TIMEOUT.as_secs())]
     Timeout,
+    /// Connected, but `PING` failed.
+    #[error("redis does not answer PING")]
+    Unreachable,
+    /// No `redis.url` (or `metrics_cache.strategy = "local_only"`).
+    #[error("no redis is configured for the metrics cache")]
+    NotConfigured,
 }
 
 async fn within<T>(work: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
