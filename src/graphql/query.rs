@@ -7,9 +7,9 @@ use async_graphql::{Context, ID, Object};
 
 use super::error::{GqlResult, bad_input};
 use super::types::{
-    DependencyGraph, EventDescription, Handler, HandlerKindGql, MetricsExport, MetricsFormat,
-    MetricsScopeGql, Namespace, RegistryGql, RegistryMatch, Step, StepHandlerInfo, Task, TaskCursor,
-    TaskFilter, TaskTotals, loaders, parse_id, tasker,
+    DependencyGraph, EventDescription, Handler, HandlerKindGql, MetricsCacheStatus, MetricsExport,
+    MetricsFormat, MetricsScopeGql, Namespace, RegistryGql, RegistryMatch, Step, StepHandlerInfo, Task,
+    TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
 };
 use crate::events::{EventName, selected};
 use crate::handlers::HandlerKind;
@@ -210,6 +210,12 @@ impl QueryRoot {
             content_type: content_type.to_owned(),
             body,
         })
+    }
+
+    /// How this replica shares its metrics with the others: the strategy, what
+    /// Redis offers, how syncing goes.
+    async fn metrics_cache(&self, ctx: &Context<'_>) -> GqlResult<MetricsCacheStatus> {
+        Ok(tasker(ctx)?.metrics_cache().status().into())
     }
 
     /// This replica's registries (handlers, event subscribers, exporters)

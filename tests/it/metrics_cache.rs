@@ -203,6 +203,17 @@ async fn served_cluster_metrics(db: &TestDb) {
         "local_only"
     };
     assert_eq!(health["metrics_cache"]["chosen"], expected, "{health}");
+    let status = app
+        .post(
+            "{ metricsCache { configured chosen active reachable atomicIncrements locks ttl } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let cache = &status["data"]["metricsCache"];
+    assert_eq!(cache["configured"], "auto", "{status}");
+    assert_eq!(cache["chosen"], expected);
+    assert_eq!(cache["reachable"], shared.is_some());
+    assert_eq!(cache["atomicIncrements"], shared.is_some());
     // The metrics count events as the telemetry subscriber gets them.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub use enums::HandlerKindGql;
 pub use event::{Event, EventDescription, namespace_of};
 pub use graph::DependencyGraph;
-pub use metrics::{MetricsExport, MetricsFormat, MetricsScopeGql};
+pub use metrics::{MetricsCacheStatus, MetricsExport, MetricsFormat, MetricsScopeGql};
 pub use registry::{RegistryGql, RegistryMatch};
 pub use step::Step;
 pub use task::{Task, TaskCursor, TaskFilter, TaskTotals};
