@@ -428,3 +428,31 @@ async fn when_the_exporting_replica_dies_another_takes_over_after_its_lock_lapse
     assert!(dir.path().join("m.csv").exists());
     drop(silent);
 }
+
+#[tokio::test]
+async fn idle_replicas_keep_the_cluster_counters_alive() {
+    let Some(url) = redis_url() else { return };
+    let prefix = prefix();
+    let metrics = Metrics::new();
+    let config = MetricsCacheConfig {
+        instance_id: "idle".to_owned(),
+        sync_interval_seconds: 1,
+        retention_window_seconds: 2,
+        export_safety_margin_seconds: 1,
+        ..MetricsCacheConfig::default()
+    };
+    let redis = RedisConfig {
+        url: url.clone(),
+        key_prefix: prefix,
+    };
+    let cache = MetricsCache::start(metrics.clone(), &config, &redis).await;
+    metrics.events_dropped(9);
+    cache.sync().await.expect("syncs");
+    // Nothing new for longer than the retention window, syncing all along.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cache.sync().await.expect("syncs");
+    }
+    let other = MetricsCache::start(Metrics::new(), &config, &redis).await;
+    assert_eq!(cluster_values(&other).await["tasker_events_dropped_total{}"], 9.0);
+}

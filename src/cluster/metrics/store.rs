@@ -207,6 +207,9 @@ impl Store {
             pipe.hset_multiple(self.key("families"), &described).ignore();
             pipe.expire(self.key("families"), ttl as i64).ignore();
         }
+        // The cluster's counters live while any replica does, idle or not.
+        pipe.expire(self.key("counters"), ttl as i64).ignore();
+        pipe.expire(self.key("applied"), ttl as i64).ignore();
         let now = chrono::Utc::now().timestamp();
         pipe.zadd(self.key("instances"), instance, now).ignore();
         pipe.zrembyscore(self.key("instances"), "-inf", now - ttl as i64)
