@@ -87,9 +87,13 @@ steps:
 ",
     )
     .await;
+    // Each replica hears only of the tasks created through it (the others find
+    // work by polling), and an engine claims the steps its own turn readies:
+    // tasks created through one replica alone can all run there.
     let mut ids = Vec::new();
     for i in 0..200 {
-        ids.push(a.create("shared", json!({"i": i})).await);
+        let through = if i % 2 == 0 { &a } else { &b };
+        ids.push(through.create("shared", json!({"i": i})).await);
     }
     for id in &ids {
         let detail = a.wait_finished(*id).await;
