@@ -114,6 +114,16 @@ struct Inner {
     status: std::sync::Mutex<CacheStatus>,
 }
 
+/// Gauges every replica reads from the one shared database (queue depths):
+/// the cluster's value is the database's, which this replica's is (fresh),
+/// not the sum over replicas.
+const DATABASE_GAUGES: &[&str] = &["tasker_tasks_in_progress", "tasker_steps_ready"];
+
+fn reads_the_database(series: &str) -> bool {
+    let name = series.split('{').next().unwrap_or(series);
+    DATABASE_GAUGES.contains(&name)
+}
+
 /// The metrics cache (cheap to clone).
 #[derive(Clone)]
 pub struct MetricsCache(Arc<Inner>);
@@ -352,7 +362,9 @@ impl MetricsCache {
                 continue;
             }
             for (series, value) in store.instance(&instance).await? {
-                view.add(&series, value);
+                if !reads_the_database(&series) {
+                    view.add(&series, value);
+                }
             }
         }
         let own = if status.chosen == Strategy::DistributedBasic {
