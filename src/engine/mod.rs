@@ -53,7 +53,7 @@ pub struct Options {
     /// Only run this task's steps (`tasker task create --wait`).
     pub only_task: Option<Uuid>,
     /// Where claim statement durations are observed, if anywhere.
-    pub claim_latency: Option<prometheus_client::metrics::histogram::Histogram>,
+    pub claim_latency: Option<crate::telemetry::AtomicHistogram>,
     /// Attempts longer than this publish observability.slow_step.
     pub slow_step: Duration,
     /// Most task contexts kept for steps still to run; the cache is dropped

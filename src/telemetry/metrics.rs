@@ -10,7 +10,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
+
+use super::histogram::AtomicHistogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::process::ProcessCollector;
@@ -69,21 +71,21 @@ struct EventLabels {
 }
 
 /// Step attempts: 1 ms to ~65 s.
-fn attempt_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+fn attempt_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(exponential_buckets(0.001, 2.0, 17))
 }
 
 /// Whole workflows: 10 ms to a day.
-fn workflow_histogram() -> Histogram {
-    Histogram::new([
+fn workflow_histogram() -> AtomicHistogram {
+    AtomicHistogram::new([
         0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
         7200.0, 21600.0, 86400.0,
     ])
 }
 
 /// Requests and statements: 0.5 ms to ~16 s.
-fn request_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+fn request_histogram() -> AtomicHistogram {
+    AtomicHistogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
 struct Inner {
@@ -91,13 +93,13 @@ struct Inner {
     tasks: Family<TaskLabels, Counter>,
     steps: Family<StepLabels, Counter>,
     attempts: Family<AttemptLabels, Counter>,
-    step_duration: Family<HandlerLabels, Histogram, fn() -> Histogram>,
-    workflow_duration: Family<TaskLabels, Histogram, fn() -> Histogram>,
+    step_duration: Family<HandlerLabels, AtomicHistogram, fn() -> AtomicHistogram>,
+    workflow_duration: Family<TaskLabels, AtomicHistogram, fn() -> AtomicHistogram>,
     events: Family<EventLabels, Counter>,
     events_dropped: Counter,
-    claim_latency: Histogram,
+    claim_latency: AtomicHistogram,
     graphql_requests: Family<RequestLabels, Counter>,
-    graphql_duration: Family<OperationLabels, Histogram, fn() -> Histogram>,
+    graphql_duration: Family<OperationLabels, AtomicHistogram, fn() -> AtomicHistogram>,
     tasks_in_progress: Gauge,
     steps_ready: Gauge,
     operations: Mutex<HashSet<String>>,
@@ -141,14 +143,14 @@ impl Metrics {
             "Finished step attempts by outcome (success, retry, failure, lease_expired)",
             attempts.clone(),
         );
-        let step_duration = Family::new_with_constructor(attempt_histogram as fn() -> Histogram);
+        let step_duration = Family::new_with_constructor(attempt_histogram as fn() -> AtomicHistogram);
         registry.register_with_unit(
             "tasker_step_duration",
             "Duration of finished step attempts, claim to outcome",
             Unit::Seconds,
             step_duration.clone(),
         );
-        let workflow_duration = Family::new_with_constructor(workflow_histogram as fn() -> Histogram);
+        let workflow_duration = Family::new_with_constructor(workflow_histogram as fn() -> AtomicHistogram);
         registry.register_with_unit(
             "tasker_workflow_duration",
             "Duration of finished tasks, creation to final status",
@@ -180,7 +182,7 @@ impl Metrics {
             "GraphQL queries and mutations by operation name and status (ok, error)",
             graphql_requests.clone(),
         );
-        let graphql_duration = Family::new_with_constructor(request_histogram as fn() -> Histogram);
+        let graphql_duration = Family::new_with_constructor(request_histogram as fn() -> AtomicHistogram);
         registry.register_with_unit(
             "tasker_graphql_request_duration",
             "Duration of GraphQL queries and mutations",
@@ -292,7 +294,7 @@ impl Metrics {
     }
 
     /// The engine's claim statements' durations.
-    pub fn claim_latency(&self) -> Histogram {
+    pub fn claim_latency(&self) -> AtomicHistogram {
         self.0.claim_latency.clone()
     }
 

@@ -3,6 +3,7 @@
 
 mod export;
 mod feed;
+mod histogram;
 pub mod metrics;
 pub mod monitor;
 mod process;
@@ -13,6 +14,7 @@ pub mod traces;
 
 pub use export::{Exporter, ExporterEntry, Exporters};
 pub use feed::{NAME as FEED, follow};
+pub use histogram::AtomicHistogram;
 pub use metrics::Metrics;
 pub use traces::{TraceExport, TraceSetupError};
 
