@@ -123,34 +123,40 @@ impl Store {
         if !reachable {
             return Capabilities::default();
         }
-        let probe = self.key("probe");
+        // A key per probe, named for this process, so that probes neither see
+        // each other's leftovers nor another replica's.
+        let probe = |what: &str| self.key(&format!("probe:{what}:{}", std::process::id()));
+        let (script_key, lock_key) = (probe("script"), probe("lock"));
         let atomic_increments = within(
             redis::Script::new("return redis.call('HINCRBYFLOAT', KEYS[1], 'x', '0.5')")
-                .key(&probe)
+                .key(&script_key)
                 .invoke_async::<f64>(&mut c),
         )
         .await
-        .is_ok();
-        let locks = within(
+        .is_ok_and(|v| v == 0.5);
+        // The lock must be taken by the first SET NX and refused by the second.
+        let set_nx = || {
             redis::cmd("SET")
-                .arg(&probe)
+                .arg(&lock_key)
                 .arg("1")
                 .arg("NX")
                 .arg("PX")
-                .arg(1000)
-                .query_async::<Option<String>>(&mut c),
-        )
-        .await
-        .is_ok();
-        let ttl = within(
-            redis::cmd("PEXPIRE")
-                .arg(&probe)
-                .arg(1000)
+                .arg(5000)
+                .to_owned()
+        };
+        let first = within(set_nx().query_async::<Option<String>>(&mut c)).await;
+        let second = within(set_nx().query_async::<Option<String>>(&mut c)).await;
+        let locks = matches!((first, second), (Ok(Some(_)), Ok(None)));
+        let ttl = within(redis::cmd("PTTL").arg(&lock_key).query_async::<i64>(&mut c))
+            .await
+            .is_ok_and(|ms| ms > 0);
+        let _ = within(
+            redis::cmd("DEL")
+                .arg(&script_key)
+                .arg(&lock_key)
                 .query_async::<i64>(&mut c),
         )
-        .await
-        .is_ok();
-        let _ = within(redis::cmd("DEL").arg(&probe).query_async::<i64>(&mut c)).await;
+        .await;
         Capabilities {
             reachable,
             atomic_increments,
