@@ -60,6 +60,19 @@ async fn cluster_values(cache: &MetricsCache) -> HashMap<String, f64> {
         .collect()
 }
 
+/// Labels of a CSV export's rows for completed tasks.
+const COMPLETE: &str = r#""status":"complete""#;
+
+/// The sum of a CSV export's rows for `sample` whose labels contain `labels`.
+fn csv_sum(export: &[u8], sample: &str, labels: &str) -> f64 {
+    csv::Reader::from_reader(export)
+        .records()
+        .map(|r| r.expect("a CSV row"))
+        .filter(|r| &r[2] == sample && r[3].contains(labels))
+        .map(|r| r[4].parse::<f64>().expect("a number"))
+        .sum()
+}
+
 async fn three_replicas_add_up(strategy: &str, expected: Strategy) {
     let Some(url) = redis_url() else { return };
     let prefix = prefix();
@@ -247,12 +260,7 @@ async fn served_cluster_metrics(db: &TestDb) {
             .is_some_and(|t| t.starts_with("text/csv"))
     );
     let body = export["body"].as_str().expect("a body");
-    let completed: f64 = csv::Reader::from_reader(body.as_bytes())
-        .records()
-        .map(|r| r.expect("a CSV row"))
-        .filter(|r| &r[2] == "tasker_tasks_total" && r[3].contains(r#""status":"complete""#))
-        .map(|r| r[4].parse::<f64>().expect("a number"))
-        .sum();
+    let completed = csv_sum(body.as_bytes(), "tasker_tasks_total", COMPLETE);
     assert_eq!(completed, 1.0, "{body}");
     let missing = app
         .post(query, serde_json::json!({"f": "JSON", "e": "nope"}))
@@ -291,12 +299,7 @@ async fn exported_by_the_command_line(app: &TestApp, url: &str, key_prefix: &str
     loop {
         let out = tasker_cli(&["metrics", "export", "--format", "csv"], &env);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let completed: f64 = csv::Reader::from_reader(out.stdout.as_slice())
-            .records()
-            .map(|r| r.expect("a CSV row"))
-            .filter(|r| &r[2] == "tasker_tasks_total" && r[3].contains(r#""status":"complete""#))
-            .map(|r| r[4].parse::<f64>().expect("a number"))
-            .sum();
+        let completed = csv_sum(&out.stdout, "tasker_tasks_total", COMPLETE);
         // The server syncs every second.
         if completed == 1.0 {
             break;
@@ -369,12 +372,7 @@ async fn of_five_concurrent_exporters_exactly_one_exports_a_window() {
         );
     }
     let text = std::fs::read_to_string(&target).expect("the export");
-    let dropped: f64 = csv::Reader::from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.expect("a row"))
-        .filter(|r| &r[2] == "tasker_events_dropped_total")
-        .map(|r| r[4].parse::<f64>().expect("a number"))
-        .sum();
+    let dropped = csv_sum(text.as_bytes(), "tasker_events_dropped_total", "");
     assert_eq!(dropped, 15.0, "1+2+3+4+5: {text}");
 }
 

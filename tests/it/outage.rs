@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{TestApp, TestDb, completed_once, test_config};
+use crate::support::{TestApp, TestDb, completed_once, free_port, test_config};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
@@ -43,10 +43,7 @@ impl ThrowawayPostgres {
             std::os::unix::fs::chown(dir.path(), Some(postgres_id("-u")), Some(postgres_id("-g")))
                 .expect("chown the cluster's directory to postgres");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let data = data_dir(dir.path());
         assert!(
             as_postgres("initdb", &["-D", &data, "-A", "trust", "-U", "postgres"]),

@@ -295,8 +295,11 @@ impl MetricsCache {
     }
 
     async fn sync_with(&self, store: &Store) -> Result<Strategy, StoreError> {
-        let strategy = self.status().chosen;
-        let instance = self.status().instance_id;
+        let CacheStatus {
+            chosen: strategy,
+            instance_id: instance,
+            ..
+        } = self.status();
         let now = self.local();
         if strategy == Strategy::DistributedBasic {
             let values = now.series.iter().map(|(k, p)| (k.clone(), p.value)).collect();
