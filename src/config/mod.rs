@@ -396,6 +396,42 @@ mod tests {
     }
 
     #[test]
+    fn bad_metrics_cache_settings_name_their_key() {
+        type Spoil = fn(&mut Config);
+        let cases: [(&str, Spoil); 6] = [
+            ("metrics_cache.strategy", |c| {
+                c.metrics_cache.strategy = "fast".into()
+            }),
+            ("metrics_cache.strategy", |c| {
+                c.metrics_cache.strategy = "distributed_atomic".into();
+            }),
+            ("metrics_cache.sync_interval_seconds", |c| {
+                c.metrics_cache.sync_interval_seconds = 0;
+            }),
+            ("metrics_cache.retention_window_seconds", |c| {
+                c.metrics_cache.retention_window_seconds = 59;
+            }),
+            ("metrics_cache.instance_id", |c| {
+                c.metrics_cache.instance_id = "a:b".into()
+            }),
+            ("metrics_cache.export_target", |c| {
+                c.metrics_cache.export_target = "ftp://host/m".into();
+            }),
+        ];
+        for (key, spoil) in cases {
+            let mut c = Config::default();
+            spoil(&mut c);
+            let err = c.validate().expect_err(key).to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let mut c = Config::default();
+        c.redis.url = "redis://127.0.0.1:6379".into();
+        c.metrics_cache.strategy = "distributed_basic".into();
+        c.metrics_cache.export_target = "https://push/metrics".into();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
     fn invalid_values_name_their_key() {
         let mut c = Config::default();
         c.engine.max_concurrency = 0;
