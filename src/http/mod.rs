@@ -1,10 +1,12 @@
-//! The HTTP front: GraphQL over HTTP and websocket, handler discovery, health
-//! endpoints, metrics, and the correlation id every response carries.
+//! The HTTP front: GraphQL over HTTP and websocket, the playground, handler
+//! discovery, health endpoints, metrics, and the correlation id every response
+//! carries.
 
 mod correlation;
 mod discovery;
 mod graphql;
 mod health;
+mod playground;
 mod status;
 
 use std::time::Instant;
@@ -44,6 +46,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/health/status", get(status::status))
         .route("/metrics", get(status::metrics))
+        .route("/playground", get(playground::redirect))
+        .route("/playground/", get(playground::index))
+        .route("/playground/{*path}", get(playground::asset))
         .route_layer(axum::middleware::from_fn(correlation::name_after_route))
         .with_state(state)
         .layer(axum::middleware::from_fn(correlation::correlate))

@@ -12,6 +12,7 @@ mod metrics_cache;
 mod observability;
 mod operations;
 mod outage;
+mod playground;
 mod relay;
 mod replicas;
 mod restart;

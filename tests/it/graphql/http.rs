@@ -82,6 +82,19 @@ async fn a_ten_megabyte_request_is_refused_and_the_server_keeps_serving() {
     app.stop().await;
 }
 
+/// GraphiQL, graphql-codegen's URL loader and most IDEs send this query; it
+/// nests 15 fields deep, which the default limits must admit.
+#[tokio::test]
+async fn the_standard_introspection_query_passes_the_default_limits() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(test_config(&db)).await;
+    let response = app.post(include_str!("introspection.graphql"), json!({})).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let types = response["data"]["__schema"]["types"].as_array().expect("types");
+    assert!(types.iter().any(|t| t["name"] == "Task"));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn introspection_can_be_turned_off() {
     let db = TestDb::sqlite();

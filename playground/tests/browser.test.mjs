@@ -1,0 +1,109 @@
+// Opens the playground in headless Chromium against a real server and uses
+// it as a person would: the page must come entirely from 127.0.0.1, a query
+// must run, and a subscription must show an event of a task that runs while
+// it is open. A screenshot lands in test-output/ for a human to look at.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { graphql, startTasker } from './server.mjs';
+
+const output = new URL('../test-output/', import.meta.url);
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+let server;
+let browser;
+let page;
+const requested = [];
+const problems = [];
+
+before(async () => {
+  server = await startTasker();
+  browser = await chromium.launch({
+    executablePath,
+    // Any host but loopback fails to resolve, so a CDN dependency would break
+    // the page here even if the request check below missed it.
+    args: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  context.on('request', (request) => requested.push(request.url()));
+  page = await context.newPage();
+  page.on('websocket', (socket) => requested.push(socket.url()));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(String(error)));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The text GraphiQL shows in its response pane. */
+const responseText = () => page.locator('.graphiql-response').innerText();
+
+async function run(query) {
+  const params = new URLSearchParams({ query });
+  await page.goto(`${server.url}/playground/?${params}`);
+  await page.locator('.graphiql-execute-button').click();
+}
+
+test('the page renders with its schema explorer and example tabs', async () => {
+  const response = await page.goto(`${server.url}/playground`);
+  assert.equal(response.status(), 200);
+  assert.equal(new URL(page.url()).pathname, '/playground/');
+  assert.match(response.headers()['content-security-policy'], /connect-src 'self'/);
+  await page.locator('.graphiql-container').waitFor();
+  await page.locator('.graphiql-tab').nth(4).waitFor();
+  await page.getByRole('button', { name: /Show Documentation Explorer/i }).click();
+  // The explorer lists the root types once the introspection query succeeded.
+  await page.locator('.graphiql-doc-explorer').getByText('Mutation', { exact: true }).first().waitFor();
+  assert.equal(await page.getByText('Error fetching schema').count(), 0);
+  await page.getByRole('button', { name: 'Headers' }).waitFor();
+});
+
+test('a query runs and its result shows', async () => {
+  await run('{ eventCatalog(names: ["task.completed"]) { name description } }');
+  await page.waitForFunction(
+    () => document.querySelector('.graphiql-response')?.innerText.includes('"task.completed"'),
+    null,
+    { timeout: 30_000 },
+  );
+});
+
+test('a subscription shows an event of a task run while it is open', async () => {
+  const subscribed = new Promise((ok) => {
+    page.on('websocket', (socket) =>
+      socket.on('framesent', ({ payload }) => {
+        if (String(payload).includes('"subscribe"')) ok();
+      }),
+    );
+  });
+  await run('subscription { events(names: ["task.completed"]) { name taskId } }');
+  await subscribed;
+  const created = await graphql(
+    server.url,
+    'mutation ($input: CreateTaskInput!) { createTask(input: $input) { task { id } } }',
+    { input: { name: 'hello_world', context: {} } },
+  );
+  const id = created.createTask.task.id;
+  await page.waitForFunction(
+    (taskId) => document.querySelector('.graphiql-response')?.innerText.includes(taskId),
+    id,
+    { timeout: 30_000 },
+  );
+  assert.match(await responseText(), /task\.completed/);
+  mkdirSync(output, { recursive: true });
+  await page.screenshot({ path: new URL('playground.png', output).pathname, fullPage: true });
+});
+
+test('nothing was fetched from anywhere but 127.0.0.1 and the page logged no error', () => {
+  assert.ok(requested.length > 5, `requests seen: ${requested}`);
+  const elsewhere = requested.filter((url) => {
+    const { protocol, hostname } = new URL(url);
+    return !['data:', 'blob:'].includes(protocol) && hostname !== '127.0.0.1';
+  });
+  assert.deepEqual(elsewhere, []);
+  assert.deepEqual(problems, []);
+});
