@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { graphql, startTasker } from './server.mjs';
+import { graphql, startTasker } from '../../tests/node/tasker.mjs';
 
 const output = new URL('../test-output/', import.meta.url);
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { buildSchema, parse, validate } from 'graphql';
 import { exampleTabs } from '../src/examples.js';
-import { graphql, startTasker } from './server.mjs';
+import { graphql, startTasker } from '../../tests/node/tasker.mjs';
 
 const schema = buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8'));
 

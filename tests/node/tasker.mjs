@@ -1,5 +1,7 @@
 // Starts a real `tasker serve` (the binary cargo built) on a free loopback
 // port with a throwaway SQLite database, for tests that drive it from outside.
+// Shared by the Node.js tests (playground, TypeScript worker); it needs no
+// package of its own.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
