@@ -10,14 +10,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use uuid::Uuid;
 
 use super::Percentiles;
+use crate::client::Subscription;
 use crate::service::{ClaimRequest, CreateTask, Tasker};
 
 /// The gated template: a step, an external gate, a step after it.
@@ -42,7 +41,7 @@ pub enum FanoutError {
     /// A websocket failed (on many subscribers, often the open-file limit:
     /// raise `ulimit -n`).
     #[error("websocket: {0}")]
-    Socket(#[from] tokio_tungstenite::tungstenite::Error),
+    Socket(#[from] crate::client::ClientError),
     /// The server broke the protocol or the run did not finish in time.
     #[error("{0}")]
     Protocol(String),
@@ -225,56 +224,29 @@ struct Seen {
 /// One subscriber: subscribe, report live after the first snapshot, then
 /// note when the gate shows completed and when the task shows COMPLETE.
 async fn subscriber(url: String, id: Uuid, live: tokio::sync::mpsc::Sender<()>) -> Result<Seen> {
-    let mut request = url.into_client_request()?;
-    let protocol = "graphql-transport-ws"
-        .parse()
-        .map_err(|_| FanoutError::Protocol("header".into()))?;
-    request.headers_mut().insert("sec-websocket-protocol", protocol);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-    let send = |v: Value| Message::Text(v.to_string().into());
-    socket
-        .send(send(json!({"type": "connection_init", "payload": {}})))
-        .await?;
-    socket
-        .send(send(json!({
-            "id": "1", "type": "subscribe",
-            "payload": {"query": SUBSCRIPTION, "variables": {"id": id.to_string()}},
-        })))
-        .await?;
+    let payload = json!({"query": SUBSCRIPTION, "variables": {"id": id.to_string()}});
+    let updates = Subscription::open(&url, None, payload)
+        .await?
+        .into_stream::<Value>();
+    let mut updates = std::pin::pin!(updates);
     let (mut messages, mut gate) = (0, None);
-    while let Some(message) = socket.next().await {
-        let Message::Text(text) = message? else {
-            continue;
-        };
+    while let Some(update) = updates.next().await {
         let arrived = Instant::now();
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| FanoutError::Protocol(format!("message is not JSON: {e}")))?;
-        match value["type"].as_str() {
-            Some("ping") => socket.send(send(json!({"type": "pong"}))).await?,
-            Some("next") => {
-                let task = &value["payload"]["data"]["taskUpdated"];
-                if task.is_null() {
-                    return Err(FanoutError::Protocol(format!("subscription error: {value}")));
-                }
-                if messages == 0 {
-                    let _ = live.send(()).await;
-                }
-                messages += 1;
-                if gate.is_none() && gate_completed(task) {
-                    gate = Some(arrived);
-                }
-                if task["status"] == "COMPLETE" {
-                    let _ = socket.close(None).await;
-                    return Ok(Seen {
-                        gate: gate.unwrap_or(arrived),
-                        complete: arrived,
-                        // The first snapshot is not a change.
-                        messages: messages - 1,
-                    });
-                }
-            }
-            Some("connection_ack") => {}
-            _ => return Err(FanoutError::Protocol(format!("unexpected message: {value}"))),
+        let task = &update?["taskUpdated"];
+        if messages == 0 {
+            let _ = live.send(()).await;
+        }
+        messages += 1;
+        if gate.is_none() && gate_completed(task) {
+            gate = Some(arrived);
+        }
+        if task["status"] == "COMPLETE" {
+            return Ok(Seen {
+                gate: gate.unwrap_or(arrived),
+                complete: arrived,
+                // The first snapshot is not a change.
+                messages: messages - 1,
+            });
         }
     }
     Err(FanoutError::Protocol(format!(

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
-use serde_json::{Value, json};
 
+use crate::client::Client;
+use crate::client::operations::{ExportMetrics, export_metrics};
 use crate::cluster::metrics::MetricsCache;
 use crate::config::Config;
 use crate::telemetry::{Exporters, Metrics};
@@ -23,6 +24,9 @@ pub(super) enum MetricsCommand {
         /// Ask this running server (e.g. http://127.0.0.1:8080) instead of Redis.
         #[arg(long, value_name = "URL")]
         server: Option<String>,
+        /// With --server: bearer token sent to it.
+        #[arg(long, env = "TASKER_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        token: Option<String>,
         /// With --server: this replica's metrics or the cluster's.
         #[arg(long, value_enum, default_value_t = Scope::Cluster)]
         scope: Scope,
@@ -42,11 +46,12 @@ pub(super) async fn run(command: MetricsCommand, config: &Config) -> anyhow::Res
     let MetricsCommand::Export {
         format,
         server,
+        token,
         scope,
         output,
     } = command;
     let body = match server {
-        Some(url) => from_server(&url, scope, &format).await?,
+        Some(url) => from_server(&Client::new(&url, token), scope, &format).await?,
         None => from_redis(config, &format).await?,
     };
     match output {
@@ -77,30 +82,18 @@ async fn from_redis(config: &Config, format: &str) -> anyhow::Result<String> {
     }
 }
 
-async fn from_server(url: &str, scope: Scope, exporter: &str) -> anyhow::Result<String> {
-    let endpoint = format!("{}/graphql", url.trim_end_matches('/'));
+async fn from_server(client: &Client, scope: Scope, exporter: &str) -> anyhow::Result<String> {
     let scope = match scope {
-        Scope::Local => "LOCAL",
-        Scope::Cluster => "CLUSTER",
+        Scope::Local => export_metrics::MetricsScope::LOCAL,
+        Scope::Cluster => export_metrics::MetricsScope::CLUSTER,
     };
-    let query = "query($s: MetricsScope!, $e: String!) { metrics(scope: $s, exporter: $e) { body } }";
-    let request = json!({"query": query, "variables": {"s": scope, "e": exporter}});
-    let response: Value = reqwest::Client::new()
-        .post(&endpoint)
-        .json(&request)
-        .send()
+    let variables = export_metrics::Variables {
+        scope,
+        exporter: Some(exporter.to_owned()),
+    };
+    let data = client
+        .run::<ExportMetrics>(variables)
         .await
-        .with_context(|| format!("asking {endpoint}"))?
-        .json()
-        .await
-        .with_context(|| format!("reading the answer of {endpoint}"))?;
-    if let Some(error) = response["errors"].get(0) {
-        let code = error["extensions"]["code"].as_str().unwrap_or("UNKNOWN");
-        let message = error["message"].as_str().unwrap_or_default();
-        bail!("{endpoint} answered {code}: {message}");
-    }
-    response["data"]["metrics"]["body"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the answer has no metrics")
+        .with_context(|| format!("asking {} for its metrics", client.base()))?;
+    Ok(data.metrics.body)
 }

@@ -1,5 +1,5 @@
-//! The `tasker` command line: serve (default), migrate, template validate,
-//! task create, metrics export, bench.
+//! The `tasker` command line: serve (default), migrate, template validate and
+//! register, task create/get/cancel/watch, metrics export, bench, schema.
 
 mod bench;
 mod bench_api;
@@ -9,6 +9,8 @@ mod bench_scaling;
 mod bench_soak;
 mod metrics;
 mod task;
+mod task_local;
+mod task_remote;
 mod template;
 
 use std::path::PathBuf;
@@ -139,7 +141,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("migrations applied; {} is current", redact(&config.database.url));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Template(command) => template::run(command, &config),
+        Command::Template(command) => template::run(command, &config).await,
         Command::Task(command) => task::run(command, config).await,
         Command::Metrics(command) => metrics::run(command, &config).await,
         Command::Bench(args) => bench::run(args, config).await,

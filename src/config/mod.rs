@@ -104,10 +104,12 @@ impl Config {
             None => figment = figment.merge(Toml::file(DEFAULT_FILE)),
         }
         figment = figment
-            // TASKER_TEST_* belongs to the test suite, not to the service.
+            // Every setting sits in a section (`TASKER_SECTION__KEY`); names
+            // without `__` belong to the clients and the test suite
+            // (TASKER_SERVER, TASKER_TOKEN, TASKER_TEST_*), not to the service.
             .merge(
                 Env::prefixed("TASKER_")
-                    .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
+                    .filter(|k| k.as_str().contains("__"))
                     .split("__"),
             )
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()));
@@ -492,6 +494,8 @@ mod tests {
             jail.set_env("TASKER_ENGINE__LEASE_SECONDS", "9");
             jail.set_env("DATABASE_URL", "postgres://u@h/db");
             jail.set_env("TASKER_TEST_DATABASE_URL", "ignored");
+            jail.set_env("TASKER_SERVER", "http://client.example:8080");
+            jail.set_env("TASKER_TOKEN", "for the client");
             let c = Config::load(None).expect("loads");
             assert_eq!((c.engine.max_concurrency, c.engine.lease_seconds), (7, 9));
             assert_eq!(c.database.url, "postgres://u@h/db");

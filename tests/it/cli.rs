@@ -75,6 +75,7 @@ fn task_create_wait_runs_a_task_to_completion_on_a_fresh_database() {
         "task",
         "create",
         "payments/process_order",
+        "--local",
         "--context",
         r#"{"order_id": 42}"#,
         "--wait",
@@ -91,6 +92,7 @@ fn task_create_wait_runs_a_task_to_completion_on_a_fresh_database() {
         "task",
         "create",
         "payments/process_order",
+        "--local",
         "--context",
         "{}",
     ]);

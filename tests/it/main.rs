@@ -2,6 +2,7 @@
 
 mod audit;
 mod cli;
+mod cli_remote;
 mod cluster;
 mod events;
 mod graphql;

@@ -1,0 +1,145 @@
+//! The command line against a running server: `template register` and
+//! `task create|get|cancel|watch`, through the typed GraphQL client.
+
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, TestDb, test_config};
+
+async fn tasker(server: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args(args)
+        .env("TASKER_SERVER", server)
+        .env_remove("TASKER_TOKEN")
+        .env("RUST_LOG", "error")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .await
+        .expect("tasker runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+const GATED: &str = "name: gated\nnamespace: cli\nversion: 1.0.0\nsteps:\n  - {name: start, handler: noop}\n  - {name: gate, handler: approval, external: true, depends_on: [start]}\n  - {name: finish, handler: echo, depends_on: [gate]}\n";
+
+#[tokio::test]
+async fn templates_and_tasks_are_driven_through_a_running_server() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(test_config(&db)).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("gated.yaml");
+    std::fs::write(&file, GATED).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+
+    let hello = "examples/templates/hello_world.yaml";
+    let registered = tasker(&app.base, &["template", "register", path, hello]).await;
+    assert!(registered.status.success(), "{}", text(&registered));
+    assert!(
+        text(&registered).contains("default/hello_world@1.0.0 (4 steps)"),
+        "{}",
+        text(&registered)
+    );
+    assert!(
+        text(&registered).contains("cli/gated@1.0.0 (3 steps)"),
+        "{}",
+        text(&registered)
+    );
+    let changed = dir.path().join("changed.yaml");
+    std::fs::write(&changed, GATED.replace("echo", "noop")).expect("write");
+    let refused = tasker(
+        &app.base,
+        &["template", "register", changed.to_str().expect("utf-8")],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+
+    // Created through the server, then followed live until it finishes.
+    let waited = tasker(
+        &app.base,
+        &[
+            "task",
+            "create",
+            "hello_world",
+            "--context",
+            r#"{"who": "cli"}"#,
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    )
+    .await;
+    assert!(waited.status.success(), "{}", text(&waited));
+    let report = text(&waited);
+    assert!(
+        report.contains("greet") && report.contains("→ COMPLETE"),
+        "{report}"
+    );
+
+    let created = tasker(
+        &app.base,
+        &["task", "create", "cli/gated", "--tag", "from-cli", "--json"],
+    )
+    .await;
+    assert!(created.status.success(), "{}", text(&created));
+    let created: Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    let id = created["task"]["id"].as_str().expect("id").to_owned();
+
+    let got = tasker(&app.base, &["task", "get", &id, "--json"]).await;
+    assert!(got.status.success(), "{}", text(&got));
+    let got: Value = serde_json::from_slice(&got.stdout).expect("JSON");
+    assert_eq!(got["tags"], json!(["from-cli"]));
+    assert_eq!(got["steps"].as_array().map(Vec::len), Some(3));
+
+    // `watch` runs until the task finishes: cancel it from another command.
+    let base = app.base.clone();
+    let watching = tokio::spawn({
+        let id = id.clone();
+        async move { tasker(&base, &["task", "watch", &id, "--timeout", "60"]).await }
+    });
+    let cancelled = tasker(&app.base, &["task", "cancel", &id, "--reason", "test"]).await;
+    assert!(cancelled.status.success(), "{}", text(&cancelled));
+    assert!(text(&cancelled).contains("CANCELLED"), "{}", text(&cancelled));
+    let watched = watching.await.expect("watch ran");
+    assert_eq!(watched.status.code(), Some(1), "{}", text(&watched));
+    assert!(
+        text(&watched).contains("task ") && text(&watched).contains("CANCELLED"),
+        "{}",
+        text(&watched)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_task_or_server_is_reported_plainly() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(test_config(&db)).await;
+    let missing = uuid::Uuid::now_v7().to_string();
+    let got = tasker(&app.base, &["task", "get", &missing]).await;
+    assert!(!got.status.success());
+    assert!(
+        text(&got).contains(&format!("no task {missing}")),
+        "{}",
+        text(&got)
+    );
+    let bad = tasker(&app.base, &["task", "create", "no_such_template"]).await;
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("NOT_FOUND"), "{}", text(&bad));
+    app.stop().await;
+
+    let port = crate::support::free_port();
+    let nowhere = format!("http://127.0.0.1:{port}");
+    let unreachable = tasker(&nowhere, &["task", "get", &missing]).await;
+    assert!(!unreachable.status.success());
+    assert!(
+        text(&unreachable).contains("cannot reach"),
+        "{}",
+        text(&unreachable)
+    );
+}
