@@ -43,10 +43,27 @@ after(async () => {
 /** The text GraphiQL shows in its response pane. */
 const responseText = () => page.locator('.graphiql-response').innerText();
 
-async function run(query) {
+/** Open the playground with `query` in a tab of its own and run it. */
+async function run(query, word) {
   const params = new URLSearchParams({ query });
   await page.goto(`${server.url}/playground/?${params}`);
+  // Run only once the editor shows the operation: clicking earlier runs
+  // whatever the editor held while it was still loading.
+  await page.locator('.graphiql-query-editor .view-lines').filter({ hasText: word }).waitFor();
   await page.locator('.graphiql-execute-button').click();
+}
+
+/** Wait until the response pane shows `text`; on timeout, say what it showed. */
+async function responseShows(text) {
+  try {
+    await page.waitForFunction(
+      (wanted) => document.querySelector('.graphiql-response')?.innerText.includes(wanted),
+      text,
+      { timeout: 30_000 },
+    );
+  } catch (error) {
+    throw new Error(`the response pane never showed ${text}; it shows: ${await responseText()}`, { cause: error });
+  }
 }
 
 test('the page renders with its schema explorer and example tabs', async () => {
@@ -64,12 +81,8 @@ test('the page renders with its schema explorer and example tabs', async () => {
 });
 
 test('a query runs and its result shows', async () => {
-  await run('{ eventCatalog(names: ["task.completed"]) { name description } }');
-  await page.waitForFunction(
-    () => document.querySelector('.graphiql-response')?.innerText.includes('"task.completed"'),
-    null,
-    { timeout: 30_000 },
-  );
+  await run('{ eventCatalog(names: ["task.completed"]) { name description } }', 'eventCatalog');
+  await responseShows('"task.completed"');
 });
 
 test('a subscription shows an event of a task run while it is open', async () => {
@@ -80,19 +93,14 @@ test('a subscription shows an event of a task run while it is open', async () =>
       }),
     );
   });
-  await run('subscription { events(names: ["task.completed"]) { name taskId } }');
+  await run('subscription { events(names: ["task.completed"]) { name taskId } }', 'events');
   await subscribed;
   const created = await graphql(
     server.url,
     'mutation ($input: CreateTaskInput!) { createTask(input: $input) { task { id } } }',
     { input: { name: 'hello_world', context: {} } },
   );
-  const id = created.createTask.task.id;
-  await page.waitForFunction(
-    (taskId) => document.querySelector('.graphiql-response')?.innerText.includes(taskId),
-    id,
-    { timeout: 30_000 },
-  );
+  await responseShows(created.createTask.task.id);
   assert.match(await responseText(), /task\.completed/);
   mkdirSync(output, { recursive: true });
   await page.screenshot({ path: new URL('playground.png', output).pathname, fullPage: true });
