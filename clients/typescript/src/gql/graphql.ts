@@ -58,6 +58,13 @@ export type ExecutionStatus =
   /** Steps wait for parents or a retry backoff. */
   | 'WAITING_FOR_DEPENDENCIES';
 
+/** Whose metrics. */
+export type MetricsScope =
+  /** Every replica's, added up through the metrics cache (Redis). */
+  | 'CLUSTER'
+  /** This replica's, process metrics included. */
+  | 'LOCAL';
+
 /** Lifecycle of a step. */
 export type StepStatus =
   /** Cancelled with its task. */
@@ -93,6 +100,14 @@ export type TaskStatus =
   | 'PENDING'
   /** Finished with every step satisfied, at least one by manual resolution. */
   | 'RESOLVED_MANUALLY';
+
+export type ExportMetricsQueryVariables = Exact<{
+  scope: MetricsScope;
+  exporter?: string | null | undefined;
+}>;
+
+
+export type ExportMetricsQuery = { metrics: { body: string } };
 
 export type TaskSummaryFragment = { id: string, namespace: string, name: string, version: string, status: TaskStatus, executionStatus: ExecutionStatus, createdAt: string, updatedAt: string, completedAt: string | null };
 
@@ -234,6 +249,13 @@ export const StepSummaryFragmentDoc = new TypedDocumentString(`
   completedAt
 }
     `, {"fragmentName":"StepSummary"}) as unknown as TypedDocumentString<StepSummaryFragment, unknown>;
+export const ExportMetricsDocument = new TypedDocumentString(`
+    query ExportMetrics($scope: MetricsScope!, $exporter: String) {
+  metrics(scope: $scope, exporter: $exporter) {
+    body
+  }
+}
+    `) as unknown as TypedDocumentString<ExportMetricsQuery, ExportMetricsQueryVariables>;
 export const CreateTaskDocument = new TypedDocumentString(`
     mutation CreateTask($input: CreateTaskInput!) {
   createTask(input: $input) {
