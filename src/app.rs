@@ -26,6 +26,9 @@ pub enum StartError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The `[auth]` settings are unusable.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthSetupError),
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] store::Error),
@@ -122,6 +125,7 @@ pub struct App {
     redis: crate::config::RedisConfig,
     metrics_cache: crate::config::MetricsCacheConfig,
     thresholds: monitor::Thresholds,
+    auth: crate::auth::Auth,
 }
 
 impl App {
@@ -147,7 +151,15 @@ impl App {
             redis: config.redis.clone(),
             metrics_cache: config.metrics_cache.clone(),
             thresholds: config.performance_thresholds(),
+            auth: crate::auth::Auth::from_config(&config.auth)?,
         })
+    }
+
+    /// Use these authenticators and this authorization coordinator instead of
+    /// the configured ones (a deployment's own API keys, SSO, policies).
+    pub fn with_auth(mut self, auth: crate::auth::Auth) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The services (e.g. to register handlers' templates before serving).
@@ -217,6 +229,7 @@ impl App {
             max_request_bytes: self.max_request_bytes,
             started: Instant::now(),
             relay,
+            auth: self.auth.clone(),
         };
         info!(address = %bound, backend = ?self.tasker.store().backend(), "tasker listening");
         // Small websocket frames (subscription events) would otherwise wait for

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod client;

@@ -1,5 +1,6 @@
 //! The `tasker` command line: serve (default), migrate, template validate and
-//! register, task create/get/cancel/watch, metrics export, bench, schema.
+//! register, task create/get/cancel/watch, metrics export, token issue, bench,
+//! schema.
 
 mod bench;
 mod bench_api;
@@ -12,6 +13,7 @@ mod task;
 mod task_local;
 mod task_remote;
 mod template;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +59,9 @@ enum Command {
     /// Export the metrics.
     #[command(subcommand)]
     Metrics(metrics::MetricsCommand),
+    /// Development tokens for `[auth]` with an HMAC secret.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Measure engine latency and throughput on the configured database.
     Bench(bench::BenchArgs),
     /// Print the GraphQL schema (SDL), as checked in at schema.graphql.
@@ -144,6 +149,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Template(command) => template::run(command, &config).await,
         Command::Task(command) => task::run(command, config).await,
         Command::Metrics(command) => metrics::run(command, &config).await,
+        Command::Token(command) => token::run(command, &config),
         Command::Bench(args) => bench::run(args, config).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());

@@ -10,9 +10,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod auth;
 mod observability;
 mod sections;
 
+pub use auth::AuthConfig;
 pub use observability::{
     DEFAULT_FILTERED_KEYS, METRICS_CACHE_STRATEGIES, MetricsCacheConfig, ObservabilityConfig, RedisConfig,
     TracingConfig,
@@ -83,6 +85,8 @@ pub struct Config {
     pub tracing: TracingConfig,
     /// Metrics shared between replicas.
     pub metrics_cache: MetricsCacheConfig,
+    /// Authentication and authorization.
+    pub auth: AuthConfig,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -200,7 +204,10 @@ impl Config {
         if let Some((key, message)) = self.dependency_graph.problems().into_iter().next() {
             return Err(invalid(&format!("dependency_graph.{key}"), message));
         }
-        self.validate_observability()
+        self.validate_observability()?;
+        crate::auth::Auth::from_config(&self.auth)
+            .map(drop)
+            .map_err(|e| invalid(&format!("auth.{}", e.field), e.message))
     }
 
     fn validate_observability(&self) -> Result<(), ConfigError> {

@@ -3,6 +3,7 @@
 
 mod error;
 mod groups;
+mod guard;
 mod loaders;
 mod measure;
 mod mutation;

@@ -8,7 +8,12 @@ use uuid::Uuid;
 
 use super::RequestInfo;
 use super::error::{GqlResult, bad_input};
+use super::guard::{require, require_on_step, require_on_task, require_somewhere};
 use super::types::{Handler, Step, Task, parse_id, tasker};
+use crate::auth::permission::{
+    STEP_CLAIM, STEP_RESOLVE, STEP_RETRY, TASK_CANCEL, TASK_CREATE, TASK_RETRY, TEMPLATE_REGISTER,
+};
+use crate::domain::template::DEFAULT_NAMESPACE;
 use crate::service::{ClaimRequest, ClaimedStep as ClaimedView, CreateTask, FailureReport};
 
 /// Input of `createTask`.
@@ -127,6 +132,12 @@ impl MutationRoot {
         yaml: String,
         #[graphql(default = false)] replace: bool,
     ) -> GqlResult<Handler> {
+        // A template that does not parse is refused below, naming its problems,
+        // to anyone who may register somewhere.
+        match crate::domain::template::parse_template(&yaml) {
+            Ok(template) => require(ctx, TEMPLATE_REGISTER, Some(&template.namespace))?,
+            Err(_) => drop(require_somewhere(ctx, TEMPLATE_REGISTER)?),
+        }
         let (stored, _) = tasker(ctx)?.register_template(&yaml, replace).await?;
         Ok(Handler::one(stored))
     }
@@ -141,6 +152,8 @@ impl MutationRoot {
             }
             (None, None) => return Err(bad_input("name", "is required").into()),
         };
+        let namespace = input.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+        require(ctx, TASK_CREATE, Some(namespace))?;
         let created = tasker(ctx)?
             .create_task(CreateTask {
                 namespace: input.namespace,
@@ -164,19 +177,23 @@ impl MutationRoot {
 
     /// Cancel a task: no new step starts and running handlers are told to stop.
     async fn cancel_task(&self, ctx: &Context<'_>, id: ID, reason: Option<String>) -> GqlResult<Task> {
-        Ok(Task::one(
-            tasker(ctx)?.cancel_task(parse_id(&id, "id")?, reason).await?,
-        ))
+        let id = parse_id(&id, "id")?;
+        require_on_task(ctx, TASK_CANCEL, id).await?;
+        Ok(Task::one(tasker(ctx)?.cancel_task(id, reason).await?))
     }
 
     /// Give every failed step of a failed task a fresh budget of attempts.
     async fn retry_task(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Task> {
-        Ok(Task::one(tasker(ctx)?.retry_task(parse_id(&id, "id")?).await?))
+        let id = parse_id(&id, "id")?;
+        require_on_task(ctx, TASK_RETRY, id).await?;
+        Ok(Task::one(tasker(ctx)?.retry_task(id).await?))
     }
 
     /// Give a failed step a fresh budget of attempts.
     async fn retry_step(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Step> {
-        Ok(Step::one(tasker(ctx)?.retry_step(parse_id(&id, "id")?).await?))
+        let id = parse_id(&id, "id")?;
+        require_on_step(ctx, STEP_RETRY, id).await?;
+        Ok(Step::one(tasker(ctx)?.retry_step(id).await?))
     }
 
     /// Resolve a step by hand; its children may then run and receive `results`.
@@ -187,14 +204,18 @@ impl MutationRoot {
         results: Option<Json<Value>>,
         reason: Option<String>,
     ) -> GqlResult<Step> {
+        let id = parse_id(&id, "id")?;
+        require_on_step(ctx, STEP_RESOLVE, id).await?;
         let step = tasker(ctx)?
-            .resolve_step(parse_id(&id, "id")?, results.map(|r| r.0), reason)
+            .resolve_step(id, results.map(|r| r.0), reason)
             .await?;
         Ok(Step::one(step))
     }
 
     /// Claim ready external steps of your handlers under a lease.
     async fn claim_steps(&self, ctx: &Context<'_>, input: ClaimStepsInput) -> GqlResult<Vec<ClaimedStep>> {
+        // Claims span namespaces, so only an unscoped grant covers them.
+        require(ctx, STEP_CLAIM, None)?;
         let request = ClaimRequest {
             worker_id: input.worker_id,
             handlers: input.handlers,
@@ -220,8 +241,10 @@ impl MutationRoot {
         let extend = extend_seconds
             .map(|s| non_negative(s, "extendSeconds"))
             .transpose()?;
+        let id = parse_id(&step_id, "stepId")?;
+        require_on_step(ctx, STEP_CLAIM, id).await?;
         Ok(tasker(ctx)?
-            .heartbeat_step(parse_id(&step_id, "stepId")?, token(&lease_token)?, extend)
+            .heartbeat_step(id, token(&lease_token)?, extend)
             .await?)
     }
 
@@ -233,12 +256,10 @@ impl MutationRoot {
         lease_token: String,
         results: Option<Json<Value>>,
     ) -> GqlResult<Step> {
+        let id = parse_id(&step_id, "stepId")?;
+        require_on_step(ctx, STEP_CLAIM, id).await?;
         let step = tasker(ctx)?
-            .complete_step(
-                parse_id(&step_id, "stepId")?,
-                token(&lease_token)?,
-                results.map(|r| r.0),
-            )
+            .complete_step(id, token(&lease_token)?, results.map(|r| r.0))
             .await?;
         Ok(Step::one(step))
     }
@@ -260,9 +281,9 @@ impl MutationRoot {
                 .map(|s| non_negative(s, "retryAfterSeconds"))
                 .transpose()?,
         };
-        let step = tasker(ctx)?
-            .fail_step(parse_id(&step_id, "stepId")?, token(&lease_token)?, failure)
-            .await?;
+        let id = parse_id(&step_id, "stepId")?;
+        require_on_step(ctx, STEP_CLAIM, id).await?;
+        let step = tasker(ctx)?.fail_step(id, token(&lease_token)?, failure).await?;
         Ok(Step::one(step))
     }
 }

@@ -6,10 +6,15 @@ use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
 use async_graphql::{Context, ID, Object};
 
 use super::error::{GqlResult, bad_input};
+use super::guard::{require, require_somewhere};
 use super::types::{
     DependencyGraph, EventDescription, Handler, HandlerKindGql, MetricsCacheStatus, MetricsExport,
     MetricsFormat, MetricsScopeGql, Namespace, RegistryGql, RegistryMatch, Step, StepHandlerInfo, Task,
     TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
+};
+use crate::auth::Scope;
+use crate::auth::permission::{
+    EVENT_READ, HANDLER_READ, METRICS_READ, REGISTRY_READ, TASK_READ, TEMPLATE_READ,
 };
 use crate::events::{EventName, selected};
 use crate::handlers::HandlerKind;
@@ -48,9 +53,11 @@ fn cursor(value: Option<String>, field: &str) -> GqlResult<Option<uuid::Uuid>> {
 impl QueryRoot {
     /// Every namespace with its number of templates.
     async fn namespaces(&self, ctx: &Context<'_>) -> GqlResult<Vec<Namespace>> {
+        let scope = require_somewhere(ctx, TEMPLATE_READ)?;
         let found = tasker(ctx)?.list_namespaces().await?;
         Ok(found
             .into_iter()
+            .filter(|(name, _)| scope.contains(name))
             .map(|(name, task_template_count)| Namespace {
                 name,
                 task_template_count,
@@ -60,7 +67,9 @@ impl QueryRoot {
 
     /// Task templates (every version), optionally of one namespace.
     async fn handlers(&self, ctx: &Context<'_>, namespace: Option<String>) -> GqlResult<Vec<Handler>> {
-        let found = tasker(ctx)?.list_templates(namespace.as_deref()).await?;
+        let scope = require_somewhere(ctx, TEMPLATE_READ)?;
+        let mut found = tasker(ctx)?.list_templates(namespace.as_deref()).await?;
+        found.retain(|t| scope.contains(&t.template.namespace));
         Ok(Handler::list(found))
     }
 
@@ -72,6 +81,7 @@ impl QueryRoot {
         name: String,
         version: Option<String>,
     ) -> GqlResult<Option<Handler>> {
+        require(ctx, TEMPLATE_READ, Some(&namespace))?;
         Ok(tasker(ctx)?
             .find_template(&namespace, &name, version.as_deref())
             .await?
@@ -81,6 +91,7 @@ impl QueryRoot {
     /// Step handlers: built-in and registered Rust handlers, and the external
     /// handler names templates use.
     async fn step_handlers(&self, ctx: &Context<'_>) -> GqlResult<Vec<StepHandlerInfo>> {
+        let scope = require_somewhere(ctx, HANDLER_READ)?;
         let tasker = tasker(ctx)?;
         let mut found: Vec<StepHandlerInfo> = tasker
             .handlers()
@@ -114,13 +125,19 @@ impl QueryRoot {
             namespace: Some(namespace),
             kind: HandlerKindGql::External,
         }));
+        found.retain(|h| h.namespace.as_deref().is_none_or(|ns| scope.contains(ns)));
         Ok(found)
     }
 
     /// One task (null when unknown).
     async fn task(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Task>> {
+        require_somewhere(ctx, TASK_READ)?;
         let id = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?.task.load_one(id).await?.map(Task::one))
+        let task = loaders(ctx)?.task.load_one(id).await?;
+        if let Some(task) = &task {
+            require(ctx, TASK_READ, Some(&task.namespace))?;
+        }
+        Ok(task.map(Task::one))
     }
 
     /// Tasks, newest first, with cursor pagination (`first`/`after` or
@@ -150,7 +167,10 @@ impl QueryRoot {
                 }
             }
         };
-        let query: TaskQuery = filter.unwrap_or_default().into();
+        let mut query: TaskQuery = filter.unwrap_or_default().into();
+        if let Scope::Namespaces(allowed) = require_somewhere(ctx, TASK_READ)? {
+            query.within_namespaces = Some(allowed);
+        }
         let found = tasker(ctx)?.list_tasks(&query, page).await?;
         let mut connection =
             Connection::with_additional_fields(found.has_previous, found.has_next, TaskTotals { query });
@@ -164,29 +184,44 @@ impl QueryRoot {
 
     /// One step (null when unknown).
     async fn step(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Step>> {
+        require_somewhere(ctx, TASK_READ)?;
         let id = parse_id(&id, "id")?;
-        Ok(loaders(ctx)?.step.load_one(id).await?.map(Step::one))
+        let loaders = loaders(ctx)?;
+        let Some(step) = loaders.step.load_one(id).await? else {
+            return Ok(None);
+        };
+        if let Some(task) = loaders.task.load_one(step.task_id).await? {
+            require(ctx, TASK_READ, Some(&task.namespace))?;
+        }
+        Ok(Some(Step::one(step)))
     }
 
     /// A task's step graph with statuses (null when the task is unknown).
     async fn dependency_graph(&self, ctx: &Context<'_>, task_id: ID) -> GqlResult<Option<DependencyGraph>> {
+        require_somewhere(ctx, TASK_READ)?;
         let id = parse_id(&task_id, "taskId")?;
         let Some(task) = loaders(ctx)?.task.load_one(id).await? else {
             return Ok(None);
         };
+        require(ctx, TASK_READ, Some(&task.namespace))?;
         let group = crate::graphql::groups::TaskGroup::of(std::slice::from_ref(&task));
         Ok(Some(DependencyGraph::of_task(ctx, &group, &task).await?))
     }
 
     /// Every event Tasker publishes, with what it means and its payload's
     /// keys; `names` filters by catalog names or prefixes ending in `*`.
-    async fn event_catalog(&self, names: Option<Vec<String>>) -> Vec<EventDescription> {
+    async fn event_catalog(
+        &self,
+        ctx: &Context<'_>,
+        names: Option<Vec<String>>,
+    ) -> GqlResult<Vec<EventDescription>> {
+        require_somewhere(ctx, EVENT_READ)?;
         let patterns = names.unwrap_or_default();
-        EventName::ALL
+        Ok(EventName::ALL
             .iter()
             .filter(|e| selected(&patterns, e.as_str()))
             .map(|e| EventDescription::from(*e))
-            .collect()
+            .collect())
     }
 
     /// The metrics, this replica's (`LOCAL`) or every replica's added up
@@ -199,6 +234,7 @@ impl QueryRoot {
         #[graphql(default_with = "MetricsFormat::Prometheus")] format: MetricsFormat,
         exporter: Option<String>,
     ) -> GqlResult<MetricsExport> {
+        require(ctx, METRICS_READ, None)?;
         let exporter = exporter.unwrap_or_else(|| format.exporter().to_owned());
         if exporter.len() > 128 {
             return Err(bad_input("exporter", "at most 128 characters").into());
@@ -215,12 +251,14 @@ impl QueryRoot {
     /// How this replica shares its metrics with the others: the strategy, what
     /// Redis offers, how syncing goes.
     async fn metrics_cache(&self, ctx: &Context<'_>) -> GqlResult<MetricsCacheStatus> {
+        require(ctx, METRICS_READ, None)?;
         Ok(tasker(ctx)?.metrics_cache().status().into())
     }
 
     /// This replica's registries (handlers, event subscribers, exporters)
     /// with their counters and health.
     async fn registries(&self, ctx: &Context<'_>) -> GqlResult<Vec<RegistryGql>> {
+        require(ctx, REGISTRY_READ, None)?;
         Ok(tasker(ctx)?.registries().into_iter().map(Into::into).collect())
     }
 
@@ -228,6 +266,7 @@ impl QueryRoot {
     /// run of characters, a query without `*` matches names containing it;
     /// case-insensitive.
     async fn search_registries(&self, ctx: &Context<'_>, query: String) -> GqlResult<Vec<RegistryMatch>> {
+        require(ctx, REGISTRY_READ, None)?;
         if query.len() > 256 {
             return Err(bad_input("query", "at most 256 characters").into());
         }

@@ -12,7 +12,10 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::error::{ErrorCode, GqlError, bad_input};
+use super::guard::{require, require_somewhere};
 use super::types::{Event, Task, namespace_of, parse_id, tasker};
+use crate::auth::Scope;
+use crate::auth::permission::{EVENT_READ, STEP_CLAIM, TASK_READ};
 use crate::domain::StepStatus;
 use crate::domain::change::Change;
 use crate::events::{self, first_unknown, selected};
@@ -60,6 +63,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<impl Stream<Item = async_graphql::Result<Task>> + use<>, GqlError> {
+        require_somewhere(ctx, TASK_READ)?;
         let id = parse_id(&id, "id")?;
         let tasker = tasker(ctx)?.clone();
         // Watch before reading, so no change between the two is missed.
@@ -68,6 +72,7 @@ impl SubscriptionRoot {
             .task(id)
             .await?
             .ok_or_else(|| ErrorCode::NotFound.error(format!("task {id} not found")))?;
+        require(ctx, TASK_READ, Some(&first.namespace))?;
         Ok(async_stream::stream! {
             let mut done = first.status.is_finished();
             yield Ok(Task::one(first));
@@ -100,6 +105,9 @@ impl SubscriptionRoot {
         task_id: Option<ID>,
         namespace: Option<String>,
     ) -> Result<impl Stream<Item = async_graphql::Result<Event>> + use<>, GqlError> {
+        // Events outside the caller's namespaces are skipped, and so are
+        // events of no namespace unless the grant is unscoped.
+        let scope = require_somewhere(ctx, EVENT_READ)?;
         let task_filter = task_id.map(|id| parse_id(&id, "taskId")).transpose()?;
         let patterns = names.unwrap_or_default();
         if let Some(unknown) = first_unknown(&patterns) {
@@ -138,7 +146,11 @@ impl SubscriptionRoot {
                         }
                     },
                 };
-                if namespace.as_deref().is_some_and(|n| Some(n) != namespace_of(&event, info.as_deref())) {
+                let event_namespace = namespace_of(&event, info.as_deref());
+                if namespace.as_deref().is_some_and(|n| Some(n) != event_namespace) {
+                    continue;
+                }
+                if scope != Scope::All && !event_namespace.is_some_and(|n| scope.contains(n)) {
                     continue;
                 }
                 yield Ok(Event::new(&event, info.as_deref(), &cache.tasker().settings().redactor));
@@ -155,6 +167,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         handlers: Vec<String>,
     ) -> Result<impl Stream<Item = async_graphql::Result<Vec<String>>> + use<>, GqlError> {
+        require(ctx, STEP_CLAIM, None)?;
         if handlers.is_empty() {
             return Err(bad_input("handlers", "list at least one handler").into());
         }

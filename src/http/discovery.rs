@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::refusal;
+use crate::auth::permission::HANDLER_READ;
+use crate::auth::{Access, Denied, Scope};
 use crate::domain::analysis::GraphAnalysis;
 use crate::service::{self, Tasker};
 use crate::store::StoredTemplate;
@@ -180,13 +183,24 @@ async fn describe_all<'a>(
         .collect())
 }
 
-/// `GET /handlers`
+/// `GET /handlers`: the templates of every namespace the caller may read.
 pub async fn all(
     State(state): State<AppState>,
+    access: Access,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let scope = match access.scope(HANDLER_READ) {
+        Ok(Scope::Namespaces(list)) if list.is_empty() => {
+            return Ok(refusal(&Denied::Forbidden(format!(
+                "missing permission {HANDLER_READ}"
+            ))));
+        }
+        Ok(scope) => scope,
+        Err(denied) => return Ok(refusal(&denied)),
+    };
     let params = params(query)?;
-    let templates = state.tasker.list_templates(None).await?;
+    let mut templates = state.tasker.list_templates(None).await?;
+    templates.retain(|t| scope.contains(&t.template.namespace));
     let handlers = describe_all(&state.tasker, &templates, params.include_dependencies).await?;
     Ok(Json(ListingJson {
         namespace: None,
@@ -198,9 +212,13 @@ pub async fn all(
 /// `GET /handlers/{namespace}`
 pub async fn in_namespace(
     State(state): State<AppState>,
+    access: Access,
     Path(namespace): Path<String>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    if let Err(denied) = access.require(HANDLER_READ, Some(&namespace)) {
+        return Ok(refusal(&denied));
+    }
     let params = params(query)?;
     let namespaces = state.tasker.list_namespaces().await?;
     if !namespaces.iter().any(|(name, _)| name == &namespace) {
@@ -218,9 +236,13 @@ pub async fn in_namespace(
 /// `GET /handlers/{namespace}/{name}` (highest version unless `?version=`).
 pub async fn one(
     State(state): State<AppState>,
+    access: Access,
     Path((namespace, name)): Path<(String, String)>,
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    if let Err(denied) = access.require(HANDLER_READ, Some(&namespace)) {
+        return Ok(refusal(&denied));
+    }
     let params = params(query)?;
     let found = state
         .tasker

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::correlation::CorrelationId;
+use crate::auth::{Access, Auth, Credentials};
 use crate::graphql::{ErrorCode, RequestInfo, prepare, request_data};
+use async_graphql::Data;
 
 fn error_response(status: StatusCode, code: ErrorCode, message: String) -> Response {
     let mut error = ServerError::new(message, None);
@@ -28,6 +30,7 @@ fn error_response(status: StatusCode, code: ErrorCode, message: String) -> Respo
 pub async fn execute(
     State(state): State<AppState>,
     Extension(correlation): Extension<CorrelationId>,
+    access: Access,
     body: Body,
 ) -> Response {
     // Requests refused before they reach the schema are counted here; the
@@ -58,7 +61,15 @@ pub async fn execute(
     let info = RequestInfo {
         correlation_id: correlation.0,
     };
-    let with_data = |request| prepare(request, &state.tasker, info.clone());
+    let hide_schema = state.auth.introspection_requires_auth() && !access.authenticated();
+    let with_data = |request: async_graphql::Request| {
+        let request = prepare(request, &state.tasker, info.clone()).data(access.clone());
+        if hide_schema {
+            request.disable_introspection()
+        } else {
+            request
+        }
+    };
     let batch = match batch {
         BatchRequest::Single(request) => BatchRequest::Single(with_data(request)),
         BatchRequest::Batch(requests) => BatchRequest::Batch(requests.into_iter().map(with_data).collect()),
@@ -79,11 +90,36 @@ pub async fn websocket(
             correlation_id: correlation.0,
         },
     );
+    let auth = state.auth.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| {
             GraphQLWebSocket::new(stream, state.schema, protocol)
                 .with_data(data)
+                .on_connection_init(move |payload| connection_access(auth, payload))
                 .serve()
         })
+}
+
+/// A websocket authenticates once, in `connection_init`: `{"Authorization":
+/// "Bearer …"}` (any case; `token` also works). With auth on, a connection
+/// without valid credentials is closed with the reason.
+async fn connection_access(auth: Auth, payload: serde_json::Value) -> async_graphql::Result<Data> {
+    let field = |name: &str| {
+        payload.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str())
+        })
+    };
+    let credentials = field("authorization")
+        .and_then(Credentials::from_authorization)
+        .or_else(|| field("token").map(|t| Credentials::Bearer(t.to_owned())));
+    let access = auth.identify(credentials).await;
+    if let Some(denied) = access.refusal() {
+        return Err(async_graphql::Error::new(format!("UNAUTHENTICATED: {denied}")));
+    }
+    let mut data = Data::default();
+    data.insert(access);
+    Ok(data)
 }

@@ -2,6 +2,7 @@
 //! discovery, health endpoints, metrics, and the correlation id every response
 //! carries.
 
+mod auth;
 mod correlation;
 mod discovery;
 mod graphql;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub started: Instant,
     /// The Redis event relay, when Redis is configured.
     pub relay: Option<std::sync::Arc<crate::cluster::RelayStatus>>,
+    /// Authentication and authorization (off unless configured).
+    pub auth: crate::auth::Auth,
 }
 
 /// Every route.

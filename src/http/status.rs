@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
 
 use super::AppState;
+use super::auth::refusal;
 use super::health::uncached;
+use crate::auth::Access;
+use crate::auth::permission::{HEALTH_STATUS_READ, METRICS_READ};
 use crate::service::MetricsScope;
 use crate::telemetry::metrics::CONTENT_TYPE;
 
@@ -38,7 +41,16 @@ pub(super) struct MetricsQuery {
 /// replica's added up (the metrics cache). Queue depths are read now; the
 /// rest is kept current by events. A database that does not answer leaves
 /// the last depths in place.
-pub(super) async fn metrics(State(state): State<AppState>, Query(query): Query<MetricsQuery>) -> Response {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    access: Access,
+    Query(query): Query<MetricsQuery>,
+) -> Response {
+    if state.auth.guards_metrics()
+        && let Err(denied) = access.require(METRICS_READ, None)
+    {
+        return refusal(&denied);
+    }
     let scope = match query.scope.as_deref() {
         None | Some("local") => MetricsScope::Local,
         Some("cluster") => MetricsScope::Cluster,
@@ -77,7 +89,12 @@ pub(super) async fn metrics(State(state): State<AppState>, Query(query): Query<M
 }
 
 /// `GET /health/status`: 200 while the database answers, 503 otherwise.
-pub(super) async fn status(State(state): State<AppState>) -> Response {
+pub(super) async fn status(State(state): State<AppState>, access: Access) -> Response {
+    if state.auth.guards_health_status()
+        && let Err(denied) = access.require(HEALTH_STATUS_READ, None)
+    {
+        return refusal(&denied);
+    }
     let tasker = &state.tasker;
     let probe = Instant::now();
     let database = within(tasker.store().ping()).await;

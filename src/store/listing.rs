@@ -31,6 +31,8 @@ pub struct TaskQuery {
     pub created_after: Option<DateTime<Utc>>,
     /// Created before.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only tasks of these namespaces (what the caller may read); `None`: any.
+    pub within_namespaces: Option<Vec<String>>,
 }
 
 /// A page request.
@@ -67,6 +69,9 @@ fn condition(query: &TaskQuery) -> Condition {
     let mut c = Condition::all();
     if let Some(ns) = &query.namespace {
         c = c.add(task::Column::Namespace.eq(ns));
+    }
+    if let Some(allowed) = &query.within_namespaces {
+        c = c.add(task::Column::Namespace.is_in(allowed.iter().cloned()));
     }
     if let Some(name) = &query.name {
         c = c.add(task::Column::Name.eq(name));

@@ -143,3 +143,47 @@ async fn a_missing_task_or_server_is_reported_plainly() {
         text(&unreachable)
     );
 }
+
+#[tokio::test]
+async fn a_token_from_token_issue_opens_a_secured_server() {
+    const SECRET: &str = "a secret for the command-line test, 32+ bytes";
+    let db = TestDb::sqlite();
+    let mut config = test_config(&db);
+    config.auth.enabled = true;
+    config.auth.secret = SECRET.into();
+    let app = TestApp::spawn(config).await;
+    let issued = tokio::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args([
+            "token",
+            "issue",
+            "--permission",
+            "tasker.task:read",
+            "--ttl",
+            "5m",
+        ])
+        .env("TASKER_AUTH__SECRET", SECRET)
+        .output()
+        .await
+        .expect("tasker runs");
+    assert!(issued.status.success(), "{}", text(&issued));
+    let token = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+
+    let missing = uuid::Uuid::now_v7().to_string();
+    let anonymous = tasker(&app.base, &["task", "get", &missing]).await;
+    assert!(
+        text(&anonymous).contains("UNAUTHENTICATED"),
+        "{}",
+        text(&anonymous)
+    );
+    let with_token = tasker(&app.base, &["task", "get", &missing, "--token", &token]).await;
+    assert!(
+        text(&with_token).contains(&format!("no task {missing}")),
+        "{}",
+        text(&with_token)
+    );
+    let not_allowed = tasker(&app.base, &["task", "cancel", &missing, "--token", &token]).await;
+    assert!(text(&not_allowed).contains("FORBIDDEN"), "{}", text(&not_allowed));
+    assert!(!text(&not_allowed).contains(&token), "the token is never printed");
+    app.stop().await;
+}

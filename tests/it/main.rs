@@ -1,6 +1,7 @@
 //! Integration tests: one binary (link time dominates on small machines).
 
 mod audit;
+mod auth;
 mod cli;
 mod cli_remote;
 mod cluster;

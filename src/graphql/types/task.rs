@@ -202,6 +202,7 @@ impl From<TaskFilter> for TaskQuery {
             tags: f.tags.unwrap_or_default(),
             created_after: f.created_after,
             created_before: f.created_before,
+            within_namespaces: None,
         }
     }
 }

@@ -1,0 +1,44 @@
+//! The caller of an HTTP request, and how refusals look on REST routes:
+//! `{code, message}` with 401 (and `WWW-Authenticate: Bearer`) or 403.
+
+use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use crate::auth::{Access, Credentials, Denied};
+
+/// The credentials of a request's `Authorization` header.
+pub(super) fn credentials(parts: &Parts) -> Option<Credentials> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Credentials::from_authorization)
+}
+
+impl FromRequestParts<AppState> for Access {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(state.auth.identify(credentials(parts)).await)
+    }
+}
+
+/// A refusal as a REST response.
+pub(super) fn refusal(denied: &Denied) -> Response {
+    let (status, code) = match denied {
+        Denied::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        Denied::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+    };
+    let mut response = (status, Json(json!({"code": code, "message": denied.to_string()}))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
