@@ -8,6 +8,7 @@ mod bench_graph;
 mod bench_observability;
 mod bench_scaling;
 mod bench_soak;
+mod healthcheck;
 mod metrics;
 mod task;
 mod task_local;
@@ -59,6 +60,8 @@ enum Command {
     /// Export the metrics.
     #[command(subcommand)]
     Metrics(metrics::MetricsCommand),
+    /// Exit 0 when a server is ready (for container health checks).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Development tokens for `[auth]` with an HMAC secret.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -150,6 +153,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Task(command) => task::run(command, config).await,
         Command::Metrics(command) => metrics::run(command, &config).await,
         Command::Token(command) => token::run(command, &config),
+        Command::Healthcheck(args) => healthcheck::run(args, &config).await,
         Command::Bench(args) => bench::run(args, config).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());

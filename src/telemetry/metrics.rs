@@ -70,6 +70,11 @@ struct EventLabels {
     event: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StrategyLabels {
+    strategy: &'static str,
+}
+
 /// Step attempts: 1 ms to ~65 s.
 fn attempt_histogram() -> AtomicHistogram {
     AtomicHistogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -102,6 +107,7 @@ struct Inner {
     graphql_duration: Family<OperationLabels, AtomicHistogram, fn() -> AtomicHistogram>,
     tasks_in_progress: Gauge,
     steps_ready: Gauge,
+    cache_strategy: Family<StrategyLabels, Gauge>,
     operations: Mutex<HashSet<String>>,
 }
 
@@ -201,6 +207,12 @@ impl Metrics {
             "Steps that can be claimed now, read from the database at scrape time",
             steps_ready.clone(),
         );
+        let cache_strategy = Family::<StrategyLabels, Gauge>::default();
+        registry.register(
+            "tasker_metrics_cache_strategy",
+            "1 for the strategy this replica's metrics cache uses now, 0 for the others",
+            cache_strategy.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector::new()));
         Self(Arc::new(Inner {
             registry,
@@ -216,6 +228,7 @@ impl Metrics {
             graphql_duration,
             tasks_in_progress,
             steps_ready,
+            cache_strategy,
             operations: Mutex::new(HashSet::new()),
         }))
     }
@@ -325,6 +338,17 @@ impl Metrics {
             name.to_owned()
         } else {
             "other".to_owned()
+        }
+    }
+
+    /// Which metrics-cache strategy is active (`all` lists every strategy).
+    pub fn set_cache_strategy(&self, active: &'static str, all: &[&'static str]) {
+        for strategy in all {
+            let value = i64::from(*strategy == active);
+            self.0
+                .cache_strategy
+                .get_or_create(&StrategyLabels { strategy })
+                .set(value);
         }
     }
 

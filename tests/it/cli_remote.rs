@@ -187,3 +187,16 @@ async fn a_token_from_token_issue_opens_a_secured_server() {
     assert!(!text(&not_allowed).contains(&token), "the token is never printed");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn healthcheck_exits_0_on_a_ready_server_and_1_otherwise() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(test_config(&db)).await;
+    let ready = format!("{}/health/ready", app.base);
+    let up = tasker(&app.base, &["healthcheck", "--url", &ready]).await;
+    assert!(up.status.success(), "{}", text(&up));
+    app.stop().await;
+    let nowhere = format!("http://127.0.0.1:{}/health/ready", crate::support::free_port());
+    let down = tasker("", &["healthcheck", "--url", &nowhere, "--timeout", "2"]).await;
+    assert_eq!(down.status.code(), Some(1), "{}", text(&down));
+}

@@ -47,6 +47,9 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// Every strategy's name.
+    pub const NAMES: &[&str] = &["distributed_atomic", "distributed_basic", "local_only"];
+
     /// The configuration name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -162,6 +165,7 @@ impl MetricsCache {
             failures: 0,
             last_error: None,
         };
+        metrics.set_cache_strategy(Strategy::LocalOnly.as_str(), Strategy::NAMES);
         MetricsCache(Arc::new(Inner {
             metrics,
             client,
@@ -219,7 +223,14 @@ impl MetricsCache {
     }
 
     fn update(&self, change: impl FnOnce(&mut CacheStatus)) {
-        change(&mut self.0.status.lock().unwrap_or_else(|p| p.into_inner()));
+        let active = {
+            let mut status = self.0.status.lock().unwrap_or_else(|p| p.into_inner());
+            change(&mut status);
+            status.active
+        };
+        self.0
+            .metrics
+            .set_cache_strategy(active.as_str(), Strategy::NAMES);
     }
 
     /// The connection, made (and the capabilities probed) when there is none.

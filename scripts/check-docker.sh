@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Checks of docker/ that need tools rather than Rust: promtool on the
+# Prometheus configuration and rules, and `docker compose config` when the
+# Compose plugin is installed. (cargo test checks the rest: tests/it/docker.rs.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+promtool="$(command -v promtool || true)"
+if [ -z "$promtool" ]; then
+  # Debian's prometheus package ships promtool; unpack it rather than install
+  # a server that would try to start.
+  dir="$(mktemp -d)"
+  trap 'rm -rf "$dir"' EXIT
+  (cd "$dir" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; } \
+    && dpkg -x prometheus_*.deb root)
+  promtool="$dir/root/usr/bin/promtool"
+fi
+"$promtool" --version | head -1
+(cd docker/prometheus && "$promtool" check config prometheus.yml)
+"$promtool" check rules docker/prometheus/alerts.yml
+(cd docker/prometheus && "$promtool" test rules alerts.test.yml)
+
+if docker compose version >/dev/null 2>&1; then
+  (cd docker && docker compose config --quiet)
+  echo "docker compose config: ok"
+else
+  echo "docker compose is not installed: compose.yml is checked by cargo test only"
+fi
