@@ -92,7 +92,7 @@ fn the_image_is_labelled_with_this_version_and_runs_as_non_root() {
         dockerfile.contains(&expected),
         "docker/Dockerfile needs {expected}"
     );
-    assert!(dockerfile.contains("USER nonroot"));
+    assert!(dockerfile.contains("USER 65532:65532"), "runs as distroless's nonroot user");
     assert!(dockerfile.contains("HEALTHCHECK"));
     let config = tasker::config::Config::load(Some(&Path::new(DOCKER).join("tasker.toml")))
         .expect("docker/tasker.toml loads");
