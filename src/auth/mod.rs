@@ -31,10 +31,19 @@ pub struct Caller {
 }
 
 /// Credentials as a request carries them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Credentials {
     /// `Authorization: Bearer …` (or the websocket's `connection_init`).
     Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself, even in a debug print.
+        match self {
+            Self::Bearer(_) => f.write_str("Bearer([FILTERED])"),
+        }
+    }
 }
 
 impl Credentials {
@@ -208,5 +217,7 @@ mod tests {
         assert!(Credentials::from_authorization("Basic dXNlcg==").is_none());
         assert!(Credentials::from_authorization("Bearer ").is_none());
         assert!(Credentials::from_authorization("abc").is_none());
+        let bearer = Credentials::from_authorization("Bearer secret-token");
+        assert!(!format!("{bearer:?}").contains("secret-token"));
     }
 }

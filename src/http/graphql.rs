@@ -3,7 +3,7 @@
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use std::time::Instant;
 
-use async_graphql::{BatchRequest, ServerError};
+use async_graphql::{BatchRequest, Data, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Json;
 use axum::body::Body;
@@ -15,7 +15,6 @@ use super::AppState;
 use super::correlation::CorrelationId;
 use crate::auth::{Access, Auth, Credentials};
 use crate::graphql::{ErrorCode, RequestInfo, prepare, request_data};
-use async_graphql::Data;
 
 fn error_response(status: StatusCode, code: ErrorCode, message: String) -> Response {
     let mut error = ServerError::new(message, None);

@@ -42,8 +42,10 @@ fn the_compose_stack_refers_only_to_files_that_exist() {
     ] {
         let service = &compose["services"][wanted];
         assert!(!service.is_null(), "service {wanted}");
+        // The collector's and Jaeger's images have nothing to run a check with.
+        let checkable = !matches!(wanted, "otel-collector" | "jaeger");
         assert!(
-            !service["healthcheck"].is_null() || wanted == "otel-collector",
+            !service["healthcheck"].is_null() || !checkable,
             "{wanted} has a healthcheck"
         );
     }
@@ -92,7 +94,10 @@ fn the_image_is_labelled_with_this_version_and_runs_as_non_root() {
         dockerfile.contains(&expected),
         "docker/Dockerfile needs {expected}"
     );
-    assert!(dockerfile.contains("USER 65532:65532"), "runs as distroless's nonroot user");
+    assert!(
+        dockerfile.contains("USER 65532:65532"),
+        "runs as distroless's nonroot user"
+    );
     assert!(dockerfile.contains("HEALTHCHECK"));
     let config = tasker::config::Config::load(Some(&Path::new(DOCKER).join("tasker.toml")))
         .expect("docker/tasker.toml loads");
