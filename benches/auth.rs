@@ -33,6 +33,29 @@ fn authenticating(c: &mut Criterion) {
             runtime.block_on(auth.identify(Some(credentials)))
         })
     });
+    let (key, hash) = tasker::auth::api_key::generate("bench").expect("generates");
+    let with_key = || {
+        Auth::from_config(&AuthConfig {
+            api_keys: vec![tasker::config::ApiKeyConfig {
+                name: "bench".into(),
+                hash: hash.clone(),
+                permissions: grants.clone(),
+            }],
+            ..config.clone()
+        })
+        .expect("configured")
+    };
+    let mut group = c.benchmark_group("API key");
+    group.sample_size(10);
+    group.bench_function("first use (argon2id verification)", |b| {
+        // A fresh authenticator each time, so nothing is remembered.
+        b.iter(|| runtime.block_on(with_key().identify(Some(Credentials::ApiKey(key.clone())))))
+    });
+    let keyed = with_key();
+    group.bench_function("remembered", |b| {
+        b.iter(|| runtime.block_on(keyed.identify(Some(Credentials::ApiKey(black_box(key.clone()))))))
+    });
+    group.finish();
     let access = runtime.block_on(auth.identify(Some(Credentials::Bearer(token.clone()))));
     c.bench_function("permission check (namespace-scoped grant)", |b| {
         b.iter(|| access.require(TASK_CREATE, black_box(Some("payments"))))

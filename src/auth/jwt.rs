@@ -218,8 +218,10 @@ impl Authenticator for JwtAuthenticator {
     }
 
     async fn authenticate(&self, credentials: &Credentials) -> Option<Result<Caller, AuthError>> {
-        let Credentials::Bearer(token) = credentials;
-        Some(self.verify(token))
+        match credentials {
+            Credentials::Bearer(token) => Some(self.verify(token)),
+            Credentials::ApiKey(_) => None,
+        }
     }
 }
 

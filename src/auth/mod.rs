@@ -9,6 +9,7 @@
 //! reads the caller's granted permissions.
 
 mod access;
+pub mod api_key;
 pub mod jwt;
 pub mod permission;
 
@@ -35,6 +36,8 @@ pub struct Caller {
 pub enum Credentials {
     /// `Authorization: Bearer …` (or the websocket's `connection_init`).
     Bearer(String),
+    /// `X-API-Key: <name>.<secret>` (or `apiKey` in `connection_init`).
+    ApiKey(String),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for Credentials {
         // Never the token itself, even in a debug print.
         match self {
             Self::Bearer(_) => f.write_str("Bearer([FILTERED])"),
+            Self::ApiKey(_) => f.write_str("ApiKey([FILTERED])"),
         }
     }
 }
@@ -127,13 +131,28 @@ impl Auth {
         Self::default()
     }
 
-    /// From `[auth]`: off, or on with the JWT authenticator it describes.
+    /// From `[auth]`: off, or on with bearer JWTs (when a secret, public key
+    /// or JWKS is configured) and API keys (when any is configured).
     pub fn from_config(config: &AuthConfig) -> Result<Self, AuthSetupError> {
         if !config.enabled {
             return Ok(Self::disabled());
         }
-        let jwt: Arc<dyn Authenticator> = Arc::new(jwt::JwtAuthenticator::from_config(config)?);
-        Ok(Self::with(vec![jwt], Arc::new(GrantedPermissions), config))
+        let mut authenticators: Vec<Arc<dyn Authenticator>> = Vec::new();
+        let jwt_keys = [&config.secret, &config.public_key_file, &config.jwks_file];
+        if jwt_keys.iter().any(|k| !k.is_empty()) {
+            authenticators.push(Arc::new(jwt::JwtAuthenticator::from_config(config)?));
+        }
+        if !config.api_keys.is_empty() {
+            authenticators.push(Arc::new(api_key::ApiKeyAuthenticator::new(&config.api_keys)?));
+        }
+        if authenticators.is_empty() {
+            return Err(AuthSetupError {
+                field: "secret",
+                message: "auth is on but no secret, public_key_file, jwks_file or api_keys is configured"
+                    .into(),
+            });
+        }
+        Ok(Self::with(authenticators, Arc::new(GrantedPermissions), config))
     }
 
     /// Auth on with these authenticators (asked in order) and coordinator.
@@ -182,7 +201,9 @@ impl Auth {
         let Some(credentials) = credentials else {
             return Access::refused(
                 policy,
-                Denied::Unauthenticated("no credentials: send Authorization: Bearer <token>".into()),
+                Denied::Unauthenticated(
+                    "no credentials: send Authorization: Bearer <token> or X-API-Key".into(),
+                ),
             );
         };
         for authenticator in &inner.authenticators {
@@ -205,6 +226,26 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_on_needs_a_jwt_key_or_an_api_key() {
+        let on = AuthConfig {
+            enabled: true,
+            ..AuthConfig::default()
+        };
+        assert_eq!(Auth::from_config(&on).err().map(|e| e.field), Some("secret"));
+        let (_, hash) = api_key::generate("k").expect("generates");
+        let keys_only = AuthConfig {
+            api_keys: vec![crate::config::ApiKeyConfig {
+                name: "k".into(),
+                hash,
+                permissions: vec![],
+            }],
+            ..on
+        };
+        assert!(Auth::from_config(&keys_only).is_ok_and(|a| a.enabled()));
+        assert!(!Auth::from_config(&AuthConfig::default()).expect("off").enabled());
+    }
 
     #[test]
     fn only_bearer_authorization_headers_are_credentials() {

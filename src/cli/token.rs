@@ -1,13 +1,14 @@
 //! `tasker token issue`: a development token signed with the configured HMAC
 //! secret (`[auth] secret`, e.g. from `TASKER_AUTH__SECRET`).
+//! `tasker token api-key`: a new API key and its configuration entry.
 
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Subcommand;
 
-use crate::auth::jwt;
-use crate::config::Config;
+use crate::auth::{Grant, api_key, jwt};
+use crate::config::{ApiKeyConfig, Config};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum TokenCommand {
@@ -22,6 +23,16 @@ pub(super) enum TokenCommand {
         /// The token's subject.
         #[arg(long, default_value = "developer")]
         subject: String,
+    },
+    /// Make an API key: prints the key (give it to the client; it is stored
+    /// nowhere) and the `[[auth.api_keys]]` entry with its argon2id hash.
+    ApiKey {
+        /// The key's name (letters, digits, - and _).
+        #[arg(long)]
+        name: String,
+        /// Permission to grant (repeatable).
+        #[arg(long = "permission", value_name = "PERMISSION", required = true)]
+        permissions: Vec<String>,
     },
 }
 
@@ -49,13 +60,31 @@ fn seconds(text: &str) -> anyhow::Result<u64> {
 }
 
 pub(super) fn run(command: TokenCommand, config: &Config) -> anyhow::Result<ExitCode> {
-    let TokenCommand::Issue {
-        permissions,
-        ttl,
-        subject,
-    } = command;
-    let token = jwt::issue(&config.auth, &subject, &permissions, seconds(&ttl)?)?;
-    println!("{token}");
+    match command {
+        TokenCommand::Issue {
+            permissions,
+            ttl,
+            subject,
+        } => {
+            let token = jwt::issue(&config.auth, &subject, &permissions, seconds(&ttl)?)?;
+            println!("{token}");
+        }
+        TokenCommand::ApiKey { name, permissions } => {
+            for permission in &permissions {
+                Grant::parse(permission)?;
+            }
+            let (key, hash) = api_key::generate(&name)?;
+            let entry = toml::to_string(&ApiKeyConfig {
+                name,
+                hash,
+                permissions,
+            })?;
+            println!("{key}");
+            eprintln!(
+                "Give the key above to its client; add this to the configuration:\n\n[[auth.api_keys]]\n{entry}"
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

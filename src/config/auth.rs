@@ -31,6 +31,30 @@ pub struct AuthConfig {
     pub health_status_auth_required: bool,
     /// `__schema`/`__type` only for authenticated callers.
     pub introspection_requires_auth: bool,
+    /// API keys (`[[auth.api_keys]]`), each stored as an argon2id hash.
+    pub api_keys: Vec<ApiKeyConfig>,
+}
+
+/// One `[[auth.api_keys]]` entry; `tasker token api-key` makes them.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// The key's name: the part before the `.` of the key.
+    pub name: String,
+    /// argon2id PHC string of the whole key.
+    pub hash: String,
+    /// What the key grants.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyConfig")
+            .field("name", &self.name)
+            .field("permissions", &self.permissions)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for AuthConfig {
@@ -48,6 +72,7 @@ impl Default for AuthConfig {
             metrics_auth_required: false,
             health_status_auth_required: true,
             introspection_requires_auth: true,
+            api_keys: Vec::new(),
         }
     }
 }
@@ -69,6 +94,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("metrics_auth_required", &self.metrics_auth_required)
             .field("health_status_auth_required", &self.health_status_auth_required)
             .field("introspection_requires_auth", &self.introspection_requires_auth)
+            .field("api_keys", &self.api_keys)
             .finish()
     }
 }

@@ -14,7 +14,7 @@ mod auth;
 mod observability;
 mod sections;
 
-pub use auth::AuthConfig;
+pub use auth::{ApiKeyConfig, AuthConfig};
 pub use observability::{
     DEFAULT_FILTERED_KEYS, METRICS_CACHE_STRATEGIES, MetricsCacheConfig, ObservabilityConfig, RedisConfig,
     TracingConfig,

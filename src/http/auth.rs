@@ -11,14 +11,16 @@ use serde_json::json;
 use super::AppState;
 use crate::auth::{Access, Credentials, Denied};
 
-/// The credentials of a request's `Authorization` header.
+/// The credentials of a request: `Authorization: Bearer …`, else `X-API-Key`.
 pub(super) fn credentials(parts: &Parts) -> Option<Credentials> {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    header(header::AUTHORIZATION.as_str())
         .and_then(Credentials::from_authorization)
+        .or_else(|| header(API_KEY_HEADER).map(|k| Credentials::ApiKey(k.trim().to_owned())))
 }
+
+/// The header API keys come in.
+const API_KEY_HEADER: &str = "x-api-key";
 
 impl FromRequestParts<AppState> for Access {
     type Rejection = std::convert::Infallible;

@@ -101,8 +101,8 @@ pub async fn websocket(
 }
 
 /// A websocket authenticates once, in `connection_init`: `{"Authorization":
-/// "Bearer …"}` (any case; `token` also works). With auth on, a connection
-/// without valid credentials is closed with the reason.
+/// "Bearer …"}` (any case; `token` also works) or `{"apiKey": "…"}`. With auth
+/// on, a connection without valid credentials is closed with the reason.
 async fn connection_access(auth: Auth, payload: serde_json::Value) -> async_graphql::Result<Data> {
     let field = |name: &str| {
         payload.as_object().and_then(|o| {
@@ -113,7 +113,12 @@ async fn connection_access(auth: Auth, payload: serde_json::Value) -> async_grap
     };
     let credentials = field("authorization")
         .and_then(Credentials::from_authorization)
-        .or_else(|| field("token").map(|t| Credentials::Bearer(t.to_owned())));
+        .or_else(|| field("token").map(|t| Credentials::Bearer(t.to_owned())))
+        .or_else(|| {
+            field("apiKey")
+                .or_else(|| field("x-api-key"))
+                .map(|k| Credentials::ApiKey(k.to_owned()))
+        });
     let access = auth.identify(credentials).await;
     if let Some(denied) = access.refusal() {
         return Err(async_graphql::Error::new(format!("UNAUTHENTICATED: {denied}")));

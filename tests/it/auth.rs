@@ -464,3 +464,75 @@ async fn introspection_and_subscriptions_need_a_valid_token() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn api_keys_authenticate_requests_and_websockets() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let (key, hash) = tasker::auth::api_key::generate("ci-bot").expect("generates");
+    let db = TestDb::sqlite();
+    let mut config = test_config(&db);
+    config.auth.enabled = true;
+    config.auth.api_keys = vec![tasker::config::ApiKeyConfig {
+        name: "ci-bot".into(),
+        hash,
+        permissions: vec!["tasker.task:read".into()],
+    }];
+    let app = TestApp::spawn(config).await;
+    let with_key = |key: &str, query: &str| {
+        let request = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("x-api-key", key)
+            .json(&json!({"query": query}));
+        async move {
+            request
+                .send()
+                .await
+                .expect("request")
+                .json::<Value>()
+                .await
+                .expect("JSON")
+        }
+    };
+    let listed = with_key(&key, "{ tasks { totalCount } }").await;
+    assert_eq!(outcome(&listed), Expect::Passes, "{listed}");
+    let metrics = with_key(&key, "{ metrics { body } }").await;
+    assert_eq!(outcome(&metrics), Expect::Code("FORBIDDEN"), "{metrics}");
+    let wrong = with_key("ci-bot.0000", "{ tasks { totalCount } }").await;
+    assert_eq!(outcome(&wrong), Expect::Code("UNAUTHENTICATED"), "{wrong}");
+    assert!(
+        !wrong.to_string().contains("ci-bot.0000"),
+        "the key is never echoed"
+    );
+    // No JWT is configured, so a bearer token is not accepted at all.
+    let bearer = call(
+        &app,
+        Some(&token(&["*"], 300)),
+        "{ tasks { totalCount } }",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(outcome(&bearer), Expect::Code("UNAUTHENTICATED"), "{bearer}");
+
+    let url = format!("{}/graphql/ws", app.base.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+    let init = json!({"type": "connection_init", "payload": {"apiKey": key}});
+    socket
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .expect("sends");
+    let ack = socket.next().await.expect("a message").expect("no error");
+    assert!(
+        ack.to_text().is_ok_and(|t| t.contains("connection_ack")),
+        "{ack:?}"
+    );
+    app.stop().await;
+}

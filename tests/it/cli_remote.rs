@@ -200,3 +200,28 @@ async fn healthcheck_exits_0_on_a_ready_server_and_1_otherwise() {
     let down = tasker("", &["healthcheck", "--url", &nowhere, "--timeout", "2"]).await;
     assert_eq!(down.status.code(), Some(1), "{}", text(&down));
 }
+
+#[tokio::test]
+async fn token_api_key_prints_a_key_and_its_configuration_entry() {
+    let made = tokio::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
+        .args([
+            "token",
+            "api-key",
+            "--name",
+            "ci-bot",
+            "--permission",
+            "tasker.task:read",
+        ])
+        .output()
+        .await
+        .expect("tasker runs");
+    assert!(made.status.success(), "{}", text(&made));
+    let key = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    assert!(key.starts_with("ci-bot.") && key.len() > 60, "{key}");
+    let entry = String::from_utf8_lossy(&made.stderr);
+    assert!(
+        entry.contains("[[auth.api_keys]]") && entry.contains("$argon2id$"),
+        "{entry}"
+    );
+    assert!(!entry.contains(&key), "the configuration holds only the hash");
+}
