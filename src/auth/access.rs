@@ -101,6 +101,17 @@ impl Access {
         }
     }
 
+    /// Where `needed` is allowed, failing when that is nowhere (lists then
+    /// show only those namespaces).
+    pub fn scope_somewhere(&self, needed: Needed) -> Result<Scope, Denied> {
+        match self.scope(needed)? {
+            Scope::Namespaces(list) if list.is_empty() => {
+                Err(Denied::Forbidden(format!("missing permission {needed}")))
+            }
+            scope => Ok(scope),
+        }
+    }
+
     /// Where `needed` is allowed (lists show only that); an unauthenticated
     /// request fails.
     pub fn scope(&self, needed: Needed) -> Result<Scope, Denied> {

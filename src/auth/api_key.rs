@@ -139,8 +139,7 @@ pub fn generate(name: &str) -> Result<(String, String), AuthSetupError> {
     }
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
-    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    let key = format!("{name}.{secret}");
+    let key = format!("{name}.{}", crate::domain::hex(&secret));
     let hash = Argon2::default()
         .hash_password(key.as_bytes())
         .map_err(|e| setup(format!("cannot hash: {e}")))?

@@ -149,6 +149,16 @@ pub(super) fn read_context(arg: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&text).context("--context is not valid JSON")
 }
 
+/// Say on stderr what `task create` did.
+pub(super) fn announce(created: bool, id: &dyn std::fmt::Display, full_name: &str, status: &str) {
+    let verb = if created {
+        "created"
+    } else {
+        "found existing (idempotency key)"
+    };
+    eprintln!("{verb} task {id} ({full_name}) {status}");
+}
+
 /// 0 for a task that ended well, 1 for one that did not.
 pub(super) fn exit_code(status: TaskStatus) -> ExitCode {
     match status {

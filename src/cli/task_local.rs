@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::task::{CreateArgs, TemplateRef, exit_code, parse_template_ref, read_context};
+use super::task::{CreateArgs, TemplateRef, announce, exit_code, parse_template_ref, read_context};
 use crate::app;
 use crate::config::Config;
 use crate::handlers::HandlerRegistry;
@@ -41,15 +41,8 @@ pub(super) async fn create(args: CreateArgs, config: Config) -> anyhow::Result<E
     };
     let created = tasker.create_task(input).await?;
     let task = &created.task;
-    let verb = if created.created {
-        "created"
-    } else {
-        "found existing (idempotency key)"
-    };
-    eprintln!(
-        "{verb} task {} ({}/{}@{}) {}",
-        task.id, task.namespace, task.name, task.version, task.status
-    );
+    let full_name = format!("{}/{}@{}", task.namespace, task.name, task.version);
+    announce(created.created, &task.id, &full_name, task.status.as_str());
     if !args.wait {
         if args.json {
             println!("{}", serde_json::to_string_pretty(task)?);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 
-use super::task::{CreateArgs, TemplateRef, exit_code, parse_template_ref, read_context};
+use super::task::{CreateArgs, TemplateRef, announce, exit_code, parse_template_ref, read_context};
 use crate::client::Client;
 use crate::client::operations::{
     CancelTask, CreateTask, GetTask, StepStatus, TaskStatus, TaskUpdated, cancel_task, create_task, get_task,
@@ -85,19 +85,8 @@ pub(super) async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating a task on {}", client.base()))?
         .create_task;
     let task = &created.task;
-    let verb = if created.created {
-        "created"
-    } else {
-        "found existing (idempotency key)"
-    };
-    eprintln!(
-        "{verb} task {} ({}/{}@{}) {}",
-        task.id,
-        task.namespace,
-        task.name,
-        task.version,
-        task.status.as_str()
-    );
+    let full_name = format!("{}/{}@{}", task.namespace, task.name, task.version);
+    announce(created.created, &task.id, &full_name, task.status.as_str());
     if args.wait {
         return watch(&client, &task.id, args.timeout, args.json).await;
     }

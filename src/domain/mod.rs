@@ -14,3 +14,8 @@ pub mod template;
 
 pub use error::{ContextError, TemplateError, TemplateProblem, TransitionError};
 pub use state::{StepStatus, TaskStatus};
+
+/// Lower-case hexadecimal, two digits a byte (digests, ETags, key secrets).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

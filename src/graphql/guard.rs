@@ -29,21 +29,12 @@ pub fn require(ctx: &Context<'_>, needed: Needed, namespace: Option<&str>) -> Gq
     }
 }
 
-/// Where the caller may do `needed`.
-pub fn scope(ctx: &Context<'_>, needed: Needed) -> GqlResult<Scope> {
-    match access(ctx) {
-        Some(access) => Ok(access.scope(needed)?),
-        None => Ok(Scope::All),
-    }
-}
-
 /// Fail unless the caller may do `needed` somewhere (lists then filter).
 pub fn require_somewhere(ctx: &Context<'_>, needed: Needed) -> GqlResult<Scope> {
-    let scope = scope(ctx, needed)?;
-    if scope == Scope::Namespaces(Vec::new()) {
-        return Err(Denied::Forbidden(format!("missing permission {needed}")).into());
+    match access(ctx) {
+        Some(access) => Ok(access.scope_somewhere(needed)?),
+        None => Ok(Scope::All),
     }
-    Ok(scope)
 }
 
 /// Fail unless the caller may do `needed` on task `id` (its namespace). An

@@ -1,14 +1,14 @@
 //! The caller of an HTTP request, and how refusals look on REST routes:
 //! `{code, message}` with 401 (and `WWW-Authenticate: Bearer`) or 403.
 
-use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::json;
 
 use super::AppState;
+use super::health::uncached;
 use crate::auth::{Access, Credentials, Denied};
 
 /// The credentials of a request: `Authorization: Bearer …`, else `X-API-Key`.
@@ -36,11 +36,11 @@ pub(super) fn refusal(denied: &Denied) -> Response {
         Denied::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
         Denied::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
     };
-    let mut response = (status, Json(json!({"code": code, "message": denied.to_string()}))).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = uncached(status, json!({"code": code, "message": denied.to_string()}));
     if status == StatusCode::UNAUTHORIZED {
-        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }

@@ -38,7 +38,7 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
     let Some(file) = Bundle::get(path) else {
         return (StatusCode::NOT_FOUND, "no such playground file").into_response();
     };
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+    let etag = format!("\"{}\"", crate::domain::hex(&file.metadata.sha256_hash()[..16]));
     let fresh = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -97,10 +97,6 @@ fn content_type(path: &str) -> &'static str {
         "woff2" => "font/woff2",
         _ => "application/octet-stream",
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ impl TaskTemplate {
         let mut canonical = String::new();
         write_canonical(&value, &mut canonical);
         let digest = Sha256::digest(canonical.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::domain::hex(&digest)
     }
 
     /// The step with this name.
