@@ -191,27 +191,36 @@ fn outcome(response: &Value) -> Expect {
     }
 }
 
+/// Register the `charge` template in each namespace.
+async fn register_in(app: &TestApp, namespaces: &[&str]) {
+    for ns in namespaces {
+        app.tasker
+            .register_template(&PAYMENTS.replace("payments", ns), false)
+            .await
+            .expect("registers");
+    }
+}
+
+/// A new `charge` task in `namespace`.
+async fn charge_in(app: &TestApp, namespace: &str) -> uuid::Uuid {
+    let input = tasker::service::CreateTask {
+        namespace: Some(namespace.into()),
+        name: "charge".into(),
+        ..Default::default()
+    };
+    app.tasker.create_task(input).await.expect("creates").task.id
+}
+
 #[tokio::test]
 async fn every_guarded_operation_refuses_what_it_must_and_admits_the_right_token() {
     let db = TestDb::sqlite();
     let app = TestApp::spawn(secured_config(&db)).await;
-    app.tasker
-        .register_template(PAYMENTS, false)
-        .await
-        .expect("registers");
-    let created = app
-        .tasker
-        .create_task(tasker::service::CreateTask {
-            namespace: Some("payments".into()),
-            name: "charge".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("creates");
-    let task = created.task.id.to_string();
+    register_in(&app, &["payments"]).await;
+    let created = charge_in(&app, "payments").await;
+    let task = created.to_string();
     let detail = app
         .tasker
-        .task_detail(created.task.id)
+        .task_detail(created)
         .await
         .expect("reads")
         .expect("task");
@@ -287,22 +296,9 @@ async fn every_guarded_operation_refuses_what_it_must_and_admits_the_right_token
 async fn lists_show_only_what_the_caller_may_read() {
     let db = TestDb::sqlite();
     let app = TestApp::spawn(secured_config(&db)).await;
-    app.tasker
-        .register_template(PAYMENTS, false)
-        .await
-        .expect("registers");
-    let shipping = PAYMENTS.replace("payments", "shipping");
-    app.tasker
-        .register_template(&shipping, false)
-        .await
-        .expect("registers");
+    register_in(&app, &["payments", "shipping"]).await;
     for ns in ["payments", "shipping"] {
-        let input = tasker::service::CreateTask {
-            namespace: Some(ns.into()),
-            name: "charge".into(),
-            ..Default::default()
-        };
-        app.tasker.create_task(input).await.expect("creates");
+        charge_in(&app, ns).await;
     }
     let reader = token(
         &["tasker.task:read@payments", "tasker.template:read@payments"],
@@ -332,10 +328,7 @@ async fn lists_show_only_what_the_caller_may_read() {
 async fn rest_routes_answer_401_403_or_200_and_health_probes_stay_open() {
     let db = TestDb::sqlite();
     let app = TestApp::spawn(secured_config(&db)).await;
-    app.tasker
-        .register_template(PAYMENTS, false)
-        .await
-        .expect("registers");
+    register_in(&app, &["payments"]).await;
     let get = |path: &'static str, bearer: Option<String>| {
         let mut request = app.client.get(format!("{}{path}", app.base));
         if let Some(token) = bearer {
@@ -427,15 +420,7 @@ async fn introspection_and_subscriptions_need_a_valid_token() {
     assert!(quiet.is_err(), "subscribed, and no work to report: {quiet:?}");
 
     // Events of other namespaces are skipped; a task of another namespace is refused.
-    app.tasker
-        .register_template(PAYMENTS, false)
-        .await
-        .expect("registers");
-    let shipping = PAYMENTS.replace("payments", "shipping");
-    app.tasker
-        .register_template(&shipping, false)
-        .await
-        .expect("registers");
+    register_in(&app, &["payments", "shipping"]).await;
     let reader = token(&["tasker.event:read@payments", "tasker.task:read@shipping"], 300);
     let events = json!({"query": "subscription { events(names: [\"task.*\"]) { name namespace } }"});
     let open = Subscription::open(&url, Some(&reader), events)
@@ -444,12 +429,7 @@ async fn introspection_and_subscriptions_need_a_valid_token() {
     let mut events = std::pin::pin!(open.into_stream::<Value>());
     let mut ids = Vec::new();
     for ns in ["shipping", "payments"] {
-        let input = tasker::service::CreateTask {
-            namespace: Some(ns.into()),
-            name: "charge".into(),
-            ..Default::default()
-        };
-        ids.push(app.tasker.create_task(input).await.expect("creates").task.id);
+        ids.push(charge_in(&app, ns).await);
     }
     let first = events.next().await.expect("an event").expect("no error");
     assert_eq!(first["events"]["namespace"], "payments", "{first}");

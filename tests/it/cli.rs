@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output};
 
+use crate::support::output_text;
+
 fn tasker(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tasker"))
         .args(args)
@@ -9,14 +11,6 @@ fn tasker(args: &[&str]) -> Output {
         .env("RUST_LOG", "error")
         .output()
         .expect("tasker runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]
@@ -28,12 +22,12 @@ fn template_validate_accepts_the_examples() {
     let mut args = vec!["template", "validate"];
     args.extend(examples.iter().map(String::as_str));
     let out = tasker(&args);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(
-        text(&out).matches("ok ").count(),
+        output_text(&out).matches("ok ").count(),
         examples.len(),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }
 
@@ -47,8 +41,8 @@ fn template_validate_exits_1_and_names_every_problem() {
     )
     .expect("write");
     let out = tasker(&["template", "validate", bad.to_str().expect("utf-8 path")]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let report = output_text(&out);
     assert!(report.contains("dependency cycle: a -> b -> a"), "{report}");
     assert!(report.contains("unknown handler \"nope\""), "{report}");
     let declared = tasker(&[
@@ -59,9 +53,9 @@ fn template_validate_exits_1_and_names_every_problem() {
         bad.to_str().expect("utf-8 path"),
     ]);
     assert!(
-        !text(&declared).contains("unknown handler"),
+        !output_text(&declared).contains("unknown handler"),
         "{}",
-        text(&declared)
+        output_text(&declared)
     );
 }
 
@@ -81,7 +75,7 @@ fn task_create_wait_runs_a_task_to_completion_on_a_fresh_database() {
         "--wait",
         "--json",
     ]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(report["task"]["status"], "COMPLETE");
     assert_eq!(report["steps"].as_array().map(Vec::len), Some(5));
@@ -97,7 +91,11 @@ fn task_create_wait_runs_a_task_to_completion_on_a_fresh_database() {
         "{}",
     ]);
     assert!(!invalid.status.success());
-    assert!(text(&invalid).contains("order_id"), "{}", text(&invalid));
+    assert!(
+        output_text(&invalid).contains("order_id"),
+        "{}",
+        output_text(&invalid)
+    );
 }
 
 #[test]
@@ -121,7 +119,7 @@ fn a_bad_configuration_value_is_refused_with_its_key() {
             .output()
             .expect("runs");
         assert!(!out.status.success(), "{variable}={value}");
-        assert!(text(&out).contains(key), "{}", text(&out));
+        assert!(output_text(&out).contains(key), "{}", output_text(&out));
     }
 }
 
@@ -146,10 +144,14 @@ fn a_dependency_graph_block_in_the_config_file_is_read_and_checked() {
             .expect("runs")
     };
     let ok = validate(&good);
-    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(ok.status.success(), "{}", output_text(&ok));
     let refused = validate(&bad);
     assert!(!refused.status.success());
-    assert!(text(&refused).contains("BROKEN"), "{}", text(&refused));
+    assert!(
+        output_text(&refused).contains("BROKEN"),
+        "{}",
+        output_text(&refused)
+    );
 }
 
 fn bench_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
@@ -157,8 +159,8 @@ fn bench_json(db: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--database-url", url.as_str(), "bench", "--json"];
     all.extend(args);
     let out = tasker(&all);
-    assert!(out.status.success(), "{}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    assert!(out.status.success(), "{}", output_text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", output_text(&out)))
 }
 
 #[test]
@@ -219,7 +221,7 @@ fn the_soak_refuses_a_rate_or_length_it_could_never_finish() {
         let at = args.iter().position(|a| *a == flag).expect("flag") + 1;
         args[at] = value;
         let out = tasker(&args);
-        assert!(!out.status.success(), "{}", text(&out));
-        assert!(text(&out).contains(message), "{}", text(&out));
+        assert!(!out.status.success(), "{}", output_text(&out));
+        assert!(output_text(&out).contains(message), "{}", output_text(&out));
     }
 }

@@ -5,7 +5,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestDb, test_config};
+use crate::support::{TestApp, TestDb, output_text, test_config};
 
 async fn tasker(server: &str, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_tasker"))
@@ -17,14 +17,6 @@ async fn tasker(server: &str, args: &[&str]) -> Output {
         .output()
         .await
         .expect("tasker runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 const GATED: &str = "name: gated\nnamespace: cli\nversion: 1.0.0\nsteps:\n  - {name: start, handler: noop}\n  - {name: gate, handler: approval, external: true, depends_on: [start]}\n  - {name: finish, handler: echo, depends_on: [gate]}\n";
@@ -40,16 +32,16 @@ async fn templates_and_tasks_are_driven_through_a_running_server() {
 
     let hello = "examples/templates/hello_world.yaml";
     let registered = tasker(&app.base, &["template", "register", path, hello]).await;
-    assert!(registered.status.success(), "{}", text(&registered));
+    assert!(registered.status.success(), "{}", output_text(&registered));
     assert!(
-        text(&registered).contains("default/hello_world@1.0.0 (4 steps)"),
+        output_text(&registered).contains("default/hello_world@1.0.0 (4 steps)"),
         "{}",
-        text(&registered)
+        output_text(&registered)
     );
     assert!(
-        text(&registered).contains("cli/gated@1.0.0 (3 steps)"),
+        output_text(&registered).contains("cli/gated@1.0.0 (3 steps)"),
         "{}",
-        text(&registered)
+        output_text(&registered)
     );
     let changed = dir.path().join("changed.yaml");
     std::fs::write(&changed, GATED.replace("echo", "noop")).expect("write");
@@ -58,7 +50,7 @@ async fn templates_and_tasks_are_driven_through_a_running_server() {
         &["template", "register", changed.to_str().expect("utf-8")],
     )
     .await;
-    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert_eq!(refused.status.code(), Some(1), "{}", output_text(&refused));
 
     // Created through the server, then followed live until it finishes.
     let waited = tasker(
@@ -75,8 +67,8 @@ async fn templates_and_tasks_are_driven_through_a_running_server() {
         ],
     )
     .await;
-    assert!(waited.status.success(), "{}", text(&waited));
-    let report = text(&waited);
+    assert!(waited.status.success(), "{}", output_text(&waited));
+    let report = output_text(&waited);
     assert!(
         report.contains("greet") && report.contains("→ COMPLETE"),
         "{report}"
@@ -87,12 +79,12 @@ async fn templates_and_tasks_are_driven_through_a_running_server() {
         &["task", "create", "cli/gated", "--tag", "from-cli", "--json"],
     )
     .await;
-    assert!(created.status.success(), "{}", text(&created));
+    assert!(created.status.success(), "{}", output_text(&created));
     let created: Value = serde_json::from_slice(&created.stdout).expect("JSON");
     let id = created["task"]["id"].as_str().expect("id").to_owned();
 
     let got = tasker(&app.base, &["task", "get", &id, "--json"]).await;
-    assert!(got.status.success(), "{}", text(&got));
+    assert!(got.status.success(), "{}", output_text(&got));
     let got: Value = serde_json::from_slice(&got.stdout).expect("JSON");
     assert_eq!(got["tags"], json!(["from-cli"]));
     assert_eq!(got["steps"].as_array().map(Vec::len), Some(3));
@@ -104,14 +96,18 @@ async fn templates_and_tasks_are_driven_through_a_running_server() {
         async move { tasker(&base, &["task", "watch", &id, "--timeout", "60"]).await }
     });
     let cancelled = tasker(&app.base, &["task", "cancel", &id, "--reason", "test"]).await;
-    assert!(cancelled.status.success(), "{}", text(&cancelled));
-    assert!(text(&cancelled).contains("CANCELLED"), "{}", text(&cancelled));
-    let watched = watching.await.expect("watch ran");
-    assert_eq!(watched.status.code(), Some(1), "{}", text(&watched));
+    assert!(cancelled.status.success(), "{}", output_text(&cancelled));
     assert!(
-        text(&watched).contains("task ") && text(&watched).contains("CANCELLED"),
+        output_text(&cancelled).contains("CANCELLED"),
         "{}",
-        text(&watched)
+        output_text(&cancelled)
+    );
+    let watched = watching.await.expect("watch ran");
+    assert_eq!(watched.status.code(), Some(1), "{}", output_text(&watched));
+    assert!(
+        output_text(&watched).contains("task ") && output_text(&watched).contains("CANCELLED"),
+        "{}",
+        output_text(&watched)
     );
     app.stop().await;
 }
@@ -124,13 +120,13 @@ async fn a_missing_task_or_server_is_reported_plainly() {
     let got = tasker(&app.base, &["task", "get", &missing]).await;
     assert!(!got.status.success());
     assert!(
-        text(&got).contains(&format!("no task {missing}")),
+        output_text(&got).contains(&format!("no task {missing}")),
         "{}",
-        text(&got)
+        output_text(&got)
     );
     let bad = tasker(&app.base, &["task", "create", "no_such_template"]).await;
     assert!(!bad.status.success());
-    assert!(text(&bad).contains("NOT_FOUND"), "{}", text(&bad));
+    assert!(output_text(&bad).contains("NOT_FOUND"), "{}", output_text(&bad));
     app.stop().await;
 
     let port = crate::support::free_port();
@@ -138,9 +134,9 @@ async fn a_missing_task_or_server_is_reported_plainly() {
     let unreachable = tasker(&nowhere, &["task", "get", &missing]).await;
     assert!(!unreachable.status.success());
     assert!(
-        text(&unreachable).contains("cannot reach"),
+        output_text(&unreachable).contains("cannot reach"),
         "{}",
-        text(&unreachable)
+        output_text(&unreachable)
     );
 }
 
@@ -165,26 +161,33 @@ async fn a_token_from_token_issue_opens_a_secured_server() {
         .output()
         .await
         .expect("tasker runs");
-    assert!(issued.status.success(), "{}", text(&issued));
+    assert!(issued.status.success(), "{}", output_text(&issued));
     let token = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
     assert_eq!(token.split('.').count(), 3, "{token}");
 
     let missing = uuid::Uuid::now_v7().to_string();
     let anonymous = tasker(&app.base, &["task", "get", &missing]).await;
     assert!(
-        text(&anonymous).contains("UNAUTHENTICATED"),
+        output_text(&anonymous).contains("UNAUTHENTICATED"),
         "{}",
-        text(&anonymous)
+        output_text(&anonymous)
     );
     let with_token = tasker(&app.base, &["task", "get", &missing, "--token", &token]).await;
     assert!(
-        text(&with_token).contains(&format!("no task {missing}")),
+        output_text(&with_token).contains(&format!("no task {missing}")),
         "{}",
-        text(&with_token)
+        output_text(&with_token)
     );
     let not_allowed = tasker(&app.base, &["task", "cancel", &missing, "--token", &token]).await;
-    assert!(text(&not_allowed).contains("FORBIDDEN"), "{}", text(&not_allowed));
-    assert!(!text(&not_allowed).contains(&token), "the token is never printed");
+    assert!(
+        output_text(&not_allowed).contains("FORBIDDEN"),
+        "{}",
+        output_text(&not_allowed)
+    );
+    assert!(
+        !output_text(&not_allowed).contains(&token),
+        "the token is never printed"
+    );
     app.stop().await;
 }
 
@@ -194,11 +197,11 @@ async fn healthcheck_exits_0_on_a_ready_server_and_1_otherwise() {
     let app = TestApp::spawn(test_config(&db)).await;
     let ready = format!("{}/health/ready", app.base);
     let up = tasker(&app.base, &["healthcheck", "--url", &ready]).await;
-    assert!(up.status.success(), "{}", text(&up));
+    assert!(up.status.success(), "{}", output_text(&up));
     app.stop().await;
     let nowhere = format!("http://127.0.0.1:{}/health/ready", crate::support::free_port());
     let down = tasker("", &["healthcheck", "--url", &nowhere, "--timeout", "2"]).await;
-    assert_eq!(down.status.code(), Some(1), "{}", text(&down));
+    assert_eq!(down.status.code(), Some(1), "{}", output_text(&down));
 }
 
 #[tokio::test]
@@ -215,7 +218,7 @@ async fn token_api_key_prints_a_key_and_its_configuration_entry() {
         .output()
         .await
         .expect("tasker runs");
-    assert!(made.status.success(), "{}", text(&made));
+    assert!(made.status.success(), "{}", output_text(&made));
     let key = String::from_utf8_lossy(&made.stdout).trim().to_owned();
     assert!(key.starts_with("ci-bot.") && key.len() > 60, "{key}");
     let entry = String::from_utf8_lossy(&made.stderr);

@@ -59,3 +59,12 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// What a finished command printed, stdout then stderr.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
