@@ -63,8 +63,14 @@ export async function startTasker({ env = {} } = {}) {
     logs: () => stderr,
     async stop() {
       child.kill('SIGTERM');
-      await exited;
+      // A server that does not stop is a failure, not a hung test run.
+      const timer = new Promise((ok) => setTimeout(() => ok('timeout'), 30_000).unref());
+      const stopped = await Promise.race([exited, timer]);
       rmSync(dir, { recursive: true, force: true });
+      if (stopped === 'timeout') {
+        child.kill('SIGKILL');
+        throw new Error(`tasker did not stop within 30 s of SIGTERM:\n${stderr}`);
+      }
     },
   };
 }

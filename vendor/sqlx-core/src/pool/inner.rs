@@ -206,6 +206,13 @@ impl<DB: Database> PoolInner<DB> {
 
         let Floating { inner: idle, guard } = floating.into_idle();
 
+        // Count the connection as idle *before* it can be popped: a concurrent
+        // `pop_idle` decrements `num_idle`, and if it ran before this increment
+        // the counter wrapped to `usize::MAX`, sending the maintenance task into
+        // an endless synchronous `try_acquire` loop (100% CPU, a stranded wakeup
+        // on a one-connection pool, a hang at shutdown). Upstream has the same fix.
+        self.num_idle.fetch_add(1, Ordering::AcqRel);
+
         if self.idle_conns.push(idle).is_err() {
             panic!("BUG: connection queue overflow in release()");
         }
@@ -213,8 +220,6 @@ impl<DB: Database> PoolInner<DB> {
         // NOTE: we need to make sure we drop the permit *after* we push to the idle queue
         // don't decrease the size
         guard.release_permit();
-
-        self.num_idle.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Try to atomically increment the pool size for a new connection.
