@@ -5,16 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-promtool="$(command -v promtool || true)"
-if [ -z "$promtool" ]; then
-  # Debian's prometheus package ships promtool; unpack it rather than install
-  # a server that would try to start.
-  dir="$(mktemp -d)"
-  trap 'rm -rf "$dir"' EXIT
-  (cd "$dir" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; } \
-    && dpkg -x prometheus_*.deb root)
-  promtool="$dir/root/usr/bin/promtool"
-fi
+promtool="$(bash scripts/fetch-prometheus.sh)/promtool"
 "$promtool" --version | head -1
 (cd docker/prometheus && "$promtool" check config prometheus.yml)
 "$promtool" check rules docker/prometheus/alerts.yml

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod engine;
 #[allow(

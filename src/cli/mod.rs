@@ -1,6 +1,6 @@
 //! The `tasker` command line: serve (default), migrate, template validate and
-//! register, task create/get/cancel/watch, metrics export, token issue, bench,
-//! schema.
+//! register, task create/get/cancel/watch, metrics export, token issue,
+//! doctor telemetry, bench, schema.
 
 mod bench;
 mod bench_api;
@@ -8,6 +8,7 @@ mod bench_graph;
 mod bench_observability;
 mod bench_scaling;
 mod bench_soak;
+mod doctor;
 mod healthcheck;
 mod metrics;
 mod task;
@@ -60,6 +61,9 @@ enum Command {
     /// Export the metrics.
     #[command(subcommand)]
     Metrics(metrics::MetricsCommand),
+    /// Check a running deployment from outside (telemetry end to end).
+    #[command(subcommand)]
+    Doctor(doctor::DoctorCommand),
     /// Exit 0 when a server is ready (for container health checks).
     Healthcheck(healthcheck::HealthcheckArgs),
     /// Development tokens for `[auth]` with an HMAC secret.
@@ -154,6 +158,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Metrics(command) => metrics::run(command, &config).await,
         Command::Token(command) => token::run(command, &config),
         Command::Healthcheck(args) => healthcheck::run(args, &config).await,
+        Command::Doctor(command) => doctor::run(command).await,
         Command::Bench(args) => bench::run(args, config).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());

@@ -114,10 +114,31 @@ impl Client {
         &self,
         variables: Q::Variables,
     ) -> Result<Q::ResponseData, ClientError> {
+        self.send::<Q>(variables, None).await
+    }
+
+    /// Run a query or mutation as part of the caller's trace: `traceparent`
+    /// is a W3C trace context header value, which the server continues.
+    pub async fn run_traced<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        traceparent: &str,
+    ) -> Result<Q::ResponseData, ClientError> {
+        self.send::<Q>(variables, Some(traceparent)).await
+    }
+
+    async fn send<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        traceparent: Option<&str>,
+    ) -> Result<Q::ResponseData, ClientError> {
         let url = format!("{}/graphql", self.base);
         let mut request = self.http.post(&url).json(&Q::build_query(variables));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
         }
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: url.clone(),

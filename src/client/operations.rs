@@ -36,6 +36,8 @@ operation!(GetTask, "clients/operations/tasks.graphql");
 operation!(CancelTask, "clients/operations/tasks.graphql");
 operation!(TaskUpdated, "clients/operations/tasks.graphql");
 operation!(RegisterTaskTemplate, "clients/operations/templates.graphql");
+operation!(DoctorCreateTask, "clients/operations/doctor.graphql");
+operation!(DoctorTask, "clients/operations/doctor.graphql");
 
 /// Its `MetricsScope` variable is an enum graphql_client serializes itself,
 /// so the responses here derive no `Serialize` of their own.

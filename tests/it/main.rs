@@ -6,6 +6,7 @@ mod cli;
 mod cli_remote;
 mod cluster;
 mod docker;
+mod doctor;
 mod events;
 mod graphql;
 mod graphs;

@@ -101,6 +101,20 @@ export type TaskStatus =
   /** Finished with every step satisfied, at least one by manual resolution. */
   | 'RESOLVED_MANUALLY';
 
+export type DoctorCreateTaskMutationVariables = Exact<{
+  input: CreateTaskInput;
+}>;
+
+
+export type DoctorCreateTaskMutation = { createTask: { task: { id: string, namespace: string, name: string, status: TaskStatus, traceId: string | null } } };
+
+export type DoctorTaskQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type DoctorTaskQuery = { task: { id: string, status: TaskStatus, traceId: string | null, steps: Array<{ name: string, handler: string, external: boolean, status: StepStatus, attempts: number }> } | null };
+
 export type ExportMetricsQueryVariables = Exact<{
   scope: MetricsScope;
   exporter?: string | null | undefined;
@@ -249,6 +263,35 @@ export const StepSummaryFragmentDoc = new TypedDocumentString(`
   completedAt
 }
     `, {"fragmentName":"StepSummary"}) as unknown as TypedDocumentString<StepSummaryFragment, unknown>;
+export const DoctorCreateTaskDocument = new TypedDocumentString(`
+    mutation DoctorCreateTask($input: CreateTaskInput!) {
+  createTask(input: $input) {
+    task {
+      id
+      namespace
+      name
+      status
+      traceId
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<DoctorCreateTaskMutation, DoctorCreateTaskMutationVariables>;
+export const DoctorTaskDocument = new TypedDocumentString(`
+    query DoctorTask($id: ID!) {
+  task(id: $id) {
+    id
+    status
+    traceId
+    steps {
+      name
+      handler
+      external
+      status
+      attempts
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<DoctorTaskQuery, DoctorTaskQueryVariables>;
 export const ExportMetricsDocument = new TypedDocumentString(`
     query ExportMetrics($scope: MetricsScope!, $exporter: String) {
   metrics(scope: $scope, exporter: $exporter) {

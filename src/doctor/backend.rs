@@ -1,0 +1,86 @@
+//! What can go wrong talking to Prometheus or the trace backend.
+
+use std::time::Duration;
+
+/// A failed call to a telemetry backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Nothing answered (wrong URL, not running, network).
+    #[error("cannot reach {url}: {message}")]
+    Unreachable {
+        /// The URL asked.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An answer other than success.
+    #[error("{url} answered {status}: {message}")]
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body, or the backend's error text.
+        message: String,
+    },
+    /// A success that is not what the API documents.
+    #[error("{url}: unexpected answer: {message}")]
+    Invalid {
+        /// The URL asked.
+        url: String,
+        /// What did not fit.
+        message: String,
+    },
+}
+
+/// A client for the backends: every call gives up after ten seconds, so a
+/// backend that hangs shows as a failed check, not a hung doctor.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default()
+}
+
+/// GET `url`; the body of a success, `None` for 404.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Result<Option<serde_json::Value>, BackendError> {
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| BackendError::Unreachable {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })?;
+    let status = response.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    let text = response.text().await.map_err(|e| BackendError::Unreachable {
+        url: url.to_owned(),
+        message: e.to_string(),
+    })?;
+    let body: Result<serde_json::Value, _> = serde_json::from_str(&text);
+    match body {
+        Ok(body) if status.is_success() => Ok(Some(body)),
+        // Prometheus explains a refused query in its JSON `error`.
+        Ok(body) => Err(BackendError::Status {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            message: body["error"].as_str().map_or_else(|| clip(&text), str::to_owned),
+        }),
+        Err(_) if !status.is_success() => Err(BackendError::Status {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            message: clip(&text),
+        }),
+        Err(e) => Err(BackendError::Invalid {
+            url: url.to_owned(),
+            message: format!("not JSON ({e}): {}", clip(&text)),
+        }),
+    }
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(200).collect()
+}
