@@ -73,6 +73,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Print the GraphQL schema (SDL), as checked in at schema.graphql.
     Schema,
+    /// Print the REST API's OpenAPI document, as checked in at openapi.json.
+    Openapi,
 }
 
 #[derive(Debug, Args, Default)]
@@ -162,6 +164,10 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(args, config).await,
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            print!("{}", crate::http::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -3,24 +3,24 @@
 //! template's analysed dependency graph. Errors are `{code, message}`.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::refusal;
+use super::rest::{Answer, Params, Problem};
 use crate::auth::Access;
 use crate::auth::permission::HANDLER_READ;
 use crate::domain::analysis::GraphAnalysis;
-use crate::service::{self, Tasker};
+use crate::service::Tasker;
 use crate::store::StoredTemplate;
 
 /// Query parameters of the discovery routes.
-#[derive(Debug, Deserialize)]
-pub struct Params {
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DiscoveryParams {
     /// Add each template's dependency graph.
     #[serde(default)]
     include_dependencies: bool,
@@ -28,131 +28,99 @@ pub struct Params {
     version: Option<String>,
 }
 
-#[derive(Serialize)]
-struct StepJson<'a> {
-    name: &'a str,
-    handler: &'a str,
+/// A step of a template.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepDescription {
+    /// Name, unique within the template.
+    name: String,
+    /// The handler that runs it.
+    handler: String,
+    /// Run by an external worker.
     external: bool,
-    depends_on: &'a [String],
+    /// The steps it waits for.
+    depends_on: Vec<String>,
+    /// Whether failures are retried.
     retryable: bool,
+    /// Attempts allowed (the template's or the configured default).
     max_attempts: u32,
+    /// Whether it may be bypassed.
     skippable: bool,
+    /// Per-attempt timeout.
     timeout_ms: Option<u64>,
-    config: &'a Value,
+    /// Its handler's configuration.
+    #[schema(value_type = Object)]
+    config: Value,
 }
 
-#[derive(Serialize)]
-struct HandlerJson<'a> {
-    namespace: &'a str,
-    name: &'a str,
+/// A registered template (a "task handler"), as discovery describes it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandlerDescription {
+    /// Namespace.
+    namespace: String,
+    /// Name.
+    name: String,
+    /// Version (semver).
     version: String,
+    /// `namespace/name@version`.
     full_name: String,
-    description: Option<&'a str>,
+    /// What it does.
+    description: Option<String>,
+    /// Every step's handler is registered here (or external).
     available: bool,
-    context_schema: Option<&'a Value>,
-    step_templates: Vec<StepJson<'a>>,
+    /// The JSON Schema its tasks' context must satisfy.
+    #[schema(value_type = Option<Object>)]
+    context_schema: Option<Value>,
+    /// Its steps, in declaration order.
+    step_templates: Vec<StepDescription>,
+    /// Levels, critical path and estimates, with `include_dependencies=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     dependency_graph: Option<GraphAnalysis>,
 }
 
-#[derive(Serialize)]
-struct ListingJson<'a> {
+/// The templates of one namespace, or of all.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandlerListing {
+    /// The namespace, for `/handlers/{namespace}`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<&'a str>,
-    handlers: Vec<HandlerJson<'a>>,
+    namespace: Option<String>,
+    /// The templates.
+    handlers: Vec<HandlerDescription>,
 }
 
-/// A discovery failure, answered as `{code, message}` with its status.
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn not_found(message: String) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response()
-    }
-}
-
-impl From<service::Error> for ApiError {
-    fn from(err: service::Error) -> Self {
-        match err {
-            service::Error::NotFound { .. } => Self::not_found(err.to_string()),
-            service::Error::Unavailable(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "storage is busy or unreachable; retry later",
-            ),
-            other => {
-                let reference = uuid::Uuid::new_v4().simple().to_string();
-                tracing::error!(reference = %reference, error = %other, "internal error in handler discovery");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    format!("internal error (reference {reference})"),
-                )
-            }
-        }
-    }
-}
-
-fn params(query: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> {
-    query
-        .map(|Query(p)| p)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", e.body_text()))
-}
-
-fn describe<'a>(
+/// A template as discovery describes it.
+pub(super) fn describe(
     tasker: &Tasker,
-    t: &'a StoredTemplate,
+    t: &StoredTemplate,
     dependency_graph: Option<GraphAnalysis>,
-) -> HandlerJson<'a> {
+) -> HandlerDescription {
     let template = &t.template;
     let defaults = &tasker.settings().retry_defaults;
     let handlers = tasker.handlers();
-    HandlerJson {
-        namespace: &template.namespace,
-        name: &template.name,
+    HandlerDescription {
+        namespace: template.namespace.clone(),
+        name: template.name.clone(),
         version: template.version.to_string(),
         full_name: template.full_name(),
-        description: template.description.as_deref(),
+        description: template.description.clone(),
         available: template
             .steps
             .iter()
             .all(|s| s.external || handlers.resolve(&template.namespace, &s.handler).is_some()),
-        context_schema: template.context_schema.as_ref(),
+        context_schema: template.context_schema.clone(),
         step_templates: template
             .steps
             .iter()
-            .map(|s| StepJson {
-                name: &s.name,
-                handler: &s.handler,
+            .map(|s| StepDescription {
+                name: s.name.clone(),
+                handler: s.handler.clone(),
                 external: s.external,
-                depends_on: &s.depends_on,
+                depends_on: s.depends_on.clone(),
                 retryable: s.retryable,
                 max_attempts: s.retry.resolve(defaults, s.retryable).max_attempts,
                 skippable: s.skippable,
                 timeout_ms: s.timeout_ms,
-                config: &s.config,
+                config: s.config.clone(),
             })
             .collect(),
         dependency_graph,
@@ -161,11 +129,11 @@ fn describe<'a>(
 
 /// Each template described, with its graph when asked (observed estimates
 /// of all of them read in one statement).
-async fn describe_all<'a>(
+async fn describe_all(
     tasker: &Tasker,
-    templates: &'a [StoredTemplate],
+    templates: &[StoredTemplate],
     graph: bool,
-) -> Result<Vec<HandlerJson<'a>>, ApiError> {
+) -> Answer<Vec<HandlerDescription>> {
     let mut graphs = if graph {
         tasker
             .template_graphs(templates)
@@ -183,69 +151,89 @@ async fn describe_all<'a>(
         .collect())
 }
 
-/// `GET /handlers`: the templates of every namespace the caller may read.
+/// The templates of every namespace the caller may read.
+#[utoipa::path(get, path = "/handlers", tag = "handlers", params(DiscoveryParams),
+    responses(
+        (status = 200, description = "Every readable template", body = HandlerListing),
+        (status = 400, description = "A parameter is malformed", body = Problem),
+        (status = 401, description = "No valid credentials", body = Problem),
+        (status = 403, description = "Lacks `tasker.handler:read` everywhere", body = Problem),
+        (status = 503, description = "Storage unavailable; retry", body = Problem),
+    ))]
 pub async fn all(
     State(state): State<AppState>,
     access: Access,
-    query: Result<Query<Params>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let scope = match access.scope_somewhere(HANDLER_READ) {
-        Ok(scope) => scope,
-        Err(denied) => return Ok(refusal(&denied)),
-    };
-    let params = params(query)?;
+    Params(params): Params<DiscoveryParams>,
+) -> Answer<Json<HandlerListing>> {
+    let scope = access.scope_somewhere(HANDLER_READ)?;
     let mut templates = state.tasker.list_templates(None).await?;
     templates.retain(|t| scope.contains(&t.template.namespace));
     let handlers = describe_all(&state.tasker, &templates, params.include_dependencies).await?;
-    Ok(Json(ListingJson {
+    Ok(Json(HandlerListing {
         namespace: None,
         handlers,
-    })
-    .into_response())
+    }))
 }
 
-/// `GET /handlers/{namespace}`
+/// The templates of one namespace.
+#[utoipa::path(get, path = "/handlers/{namespace}", tag = "handlers",
+    params(("namespace" = String, Path, description = "The namespace"), DiscoveryParams),
+    responses(
+        (status = 200, description = "The namespace's templates", body = HandlerListing),
+        (status = 400, description = "A parameter is malformed", body = Problem),
+        (status = 401, description = "No valid credentials", body = Problem),
+        (status = 403, description = "Lacks `tasker.handler:read` in the namespace", body = Problem),
+        (status = 404, description = "No such namespace", body = Problem),
+        (status = 503, description = "Storage unavailable; retry", body = Problem),
+    ))]
 pub async fn in_namespace(
     State(state): State<AppState>,
     access: Access,
     Path(namespace): Path<String>,
-    query: Result<Query<Params>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    if let Err(denied) = access.require(HANDLER_READ, Some(&namespace)) {
-        return Ok(refusal(&denied));
-    }
-    let params = params(query)?;
+    Params(params): Params<DiscoveryParams>,
+) -> Answer<Json<HandlerListing>> {
+    access.require(HANDLER_READ, Some(&namespace))?;
     let namespaces = state.tasker.list_namespaces().await?;
     if !namespaces.iter().any(|(name, _)| name == &namespace) {
-        return Err(ApiError::not_found(format!("namespace {namespace} not found")));
+        return Err(Problem::not_found(format!("namespace {namespace} not found")));
     }
     let templates = state.tasker.list_templates(Some(&namespace)).await?;
     let handlers = describe_all(&state.tasker, &templates, params.include_dependencies).await?;
-    Ok(Json(ListingJson {
-        namespace: Some(&namespace),
+    Ok(Json(HandlerListing {
+        namespace: Some(namespace),
         handlers,
-    })
-    .into_response())
+    }))
 }
 
-/// `GET /handlers/{namespace}/{name}` (highest version unless `?version=`).
+/// One template (the highest version unless `version` says otherwise).
+#[utoipa::path(get, path = "/handlers/{namespace}/{name}", tag = "handlers",
+    params(
+        ("namespace" = String, Path, description = "The namespace"),
+        ("name" = String, Path, description = "The template's name"),
+        DiscoveryParams,
+    ),
+    responses(
+        (status = 200, description = "The template", body = HandlerDescription),
+        (status = 400, description = "A parameter is malformed", body = Problem),
+        (status = 401, description = "No valid credentials", body = Problem),
+        (status = 403, description = "Lacks `tasker.handler:read` in the namespace", body = Problem),
+        (status = 404, description = "No such template (or version)", body = Problem),
+        (status = 503, description = "Storage unavailable; retry", body = Problem),
+    ))]
 pub async fn one(
     State(state): State<AppState>,
     access: Access,
     Path((namespace, name)): Path<(String, String)>,
-    query: Result<Query<Params>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    if let Err(denied) = access.require(HANDLER_READ, Some(&namespace)) {
-        return Ok(refusal(&denied));
-    }
-    let params = params(query)?;
+    Params(params): Params<DiscoveryParams>,
+) -> Answer<Json<HandlerDescription>> {
+    access.require(HANDLER_READ, Some(&namespace))?;
     let found = state
         .tasker
         .find_template(&namespace, &name, params.version.as_deref())
         .await?;
     let Some(template) = found else {
         let version = params.version.map(|v| format!("@{v}")).unwrap_or_default();
-        return Err(ApiError::not_found(format!(
+        return Err(Problem::not_found(format!(
             "handler {namespace}/{name}{version} not found"
         )));
     };
@@ -255,5 +243,8 @@ pub async fn one(
         params.include_dependencies,
     )
     .await?;
-    Ok(Json(described.pop()).into_response())
+    described
+        .pop()
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("handler {namespace}/{name} not found")))
 }

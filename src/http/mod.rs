@@ -8,6 +8,7 @@ mod discovery;
 mod graphql;
 mod health;
 mod playground;
+mod rest;
 mod status;
 
 use std::time::Instant;
@@ -16,6 +17,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use correlation::{CorrelationId, HEADER as CORRELATION_HEADER};
+pub use rest::openapi_json;
 
 use crate::graphql::TaskerSchema;
 use crate::service::Tasker;
@@ -39,12 +41,16 @@ pub struct AppState {
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
+    let (rest, document) = rest::routes().split_for_parts();
+    let document = std::sync::Arc::new(document);
     Router::new()
         .route("/graphql", post(graphql::execute))
         .route("/graphql/ws", get(graphql::websocket))
-        .route("/handlers", get(discovery::all))
-        .route("/handlers/{namespace}", get(discovery::in_namespace))
-        .route("/handlers/{namespace}/{name}", get(discovery::one))
+        .merge(rest)
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json(document.clone()) }),
+        )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/health/status", get(status::status))

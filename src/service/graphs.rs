@@ -131,6 +131,39 @@ impl Tasker {
         analyze(&dag_of(t).0, &inputs, config, self.clock.now()).map_err(internal)
     }
 
+    /// The analysis of each task, in order, reading the steps, edges and
+    /// observed estimates of all of them in three statements.
+    pub async fn task_graphs(&self, tasks: &[super::TaskView]) -> Result<Vec<GraphAnalysis>> {
+        let ids: Vec<Uuid> = tasks.iter().map(|t| t.id).collect();
+        let mut keys: Vec<(String, String)> = tasks
+            .iter()
+            .map(|t| (t.namespace.clone(), t.name.clone()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut steps: HashMap<Uuid, Vec<StepView>> = HashMap::new();
+        for step in self.steps_of_tasks(&ids).await? {
+            steps.entry(step.task_id).or_default().push(step);
+        }
+        let mut edges: HashMap<Uuid, Vec<(Uuid, Uuid)>> = HashMap::new();
+        for (task, parent, child) in self.task_edges(&ids).await? {
+            edges.entry(task).or_default().push((parent, child));
+        }
+        let observed = self.observed_durations(&keys).await?;
+        let none = HashMap::new();
+        tasks
+            .iter()
+            .map(|t| {
+                let observed = observed.get(&(t.namespace.clone(), t.name.clone()));
+                self.task_graph(
+                    steps.get(&t.id).map_or(&[][..], Vec::as_slice),
+                    edges.get(&t.id).map_or(&[][..], Vec::as_slice),
+                    observed.map_or(&none, Arc::as_ref),
+                )
+            })
+            .collect()
+    }
+
     /// The analysis of a task from its steps, `(parent, child)` edges and
     /// its template's observed p50 step durations.
     pub fn task_graph(

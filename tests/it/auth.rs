@@ -10,8 +10,8 @@ use tasker::client::{ClientError, Subscription};
 
 use crate::support::{TestApp, TestDb, codes, test_config};
 
-const SECRET: &str = "a test secret that is long enough for HS256";
-const ISSUER: &str = "tasker-tests";
+pub(crate) const SECRET: &str = "a test secret that is long enough for HS256";
+pub(crate) const ISSUER: &str = "tasker-tests";
 /// base64url of `{"alg":"none","typ":"JWT"}`.
 const ALG_NONE_HEADER: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
 
@@ -19,7 +19,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn token(permissions: &[&str], expires_in: i64) -> String {
+pub(crate) fn token(permissions: &[&str], expires_in: i64) -> String {
     let claims = json!({
         "sub": "tester", "iss": ISSUER, "iat": now(), "nbf": now() - 5,
         "exp": now() + expires_in, "permissions": permissions,

@@ -19,6 +19,7 @@ mod outage;
 mod playground;
 mod relay;
 mod replicas;
+mod rest;
 mod restart;
 mod shapes;
 mod shutdown;
