@@ -25,6 +25,7 @@ pub struct DiscoveryParams {
     #[serde(default)]
     include_dependencies: bool,
     /// With `/handlers/{namespace}/{name}`: this version instead of the highest.
+    #[serde(default, deserialize_with = "super::rest::empty_as_none")]
     version: Option<String>,
 }
 

@@ -27,7 +27,7 @@ pub use metrics::MetricsScope;
 pub use reads::TaskList;
 pub use registries::{RegistryMatch, RegistryView};
 pub use task_info::{TaskInfo, TaskInfoCache};
-pub use tasks::{CreateTask, Created, TaskDetail};
+pub use tasks::{CreateTask, Created, MAX_KEY_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TEXT_CHARS, TaskDetail};
 pub use templates::{LoadedTemplate, TEMPLATE_EXTENSIONS};
 pub use views::{StepView, TaskView, TransitionView};
 pub use workers::{ClaimRequest, ClaimedStep, FailureReport};

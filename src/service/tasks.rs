@@ -61,15 +61,31 @@ pub struct TaskDetail {
     pub results: HashMap<Uuid, Value>,
 }
 
-const MAX_TAGS: usize = 50;
-const MAX_TEXT: usize = 1_024;
+/// Tags a task may carry.
+pub const MAX_TAGS: usize = 50;
+/// Characters in a tag.
+pub const MAX_TAG_CHARS: usize = 128;
+/// Characters in a free-text input (initiator, source system, reason).
+pub const MAX_TEXT_CHARS: usize = 1_024;
+/// Characters in an idempotency key.
+pub const MAX_KEY_CHARS: usize = 256;
+
+/// PostgreSQL text cannot hold NUL, so no input may carry one.
+fn check_nul(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::bad_input(field, "contains a NUL character (\\u0000)"));
+    }
+    Ok(())
+}
 
 fn check_text(field: &str, value: &Option<String>) -> Result<()> {
     match value {
-        Some(v) if v.len() > MAX_TEXT => {
-            Err(Error::bad_input(field, format!("longer than {MAX_TEXT} bytes")))
-        }
-        _ => Ok(()),
+        Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(Error::bad_input(
+            field,
+            format!("longer than {MAX_TEXT_CHARS} characters"),
+        )),
+        Some(v) => check_nul(field, v),
+        None => Ok(()),
     }
 }
 
@@ -80,10 +96,24 @@ fn check_inputs(input: &CreateTask, max_context_bytes: usize) -> Result<()> {
     check_context_size(&input.context, max_context_bytes)?;
     check_storable_json(&input.context, usize::MAX)
         .map_err(|m| Error::bad_input("context", m.replace("results", "context")))?;
-    if input.tags.len() > MAX_TAGS || input.tags.iter().any(|t| t.is_empty() || t.len() > 128) {
+    for (field, value) in [
+        ("name", Some(&input.name)),
+        ("namespace", input.namespace.as_ref()),
+        ("version", input.version.as_ref()),
+    ] {
+        if let Some(value) = value {
+            check_nul(field, value)?;
+        }
+    }
+    if input.tags.len() > MAX_TAGS
+        || input
+            .tags
+            .iter()
+            .any(|t| t.is_empty() || t.chars().count() > MAX_TAG_CHARS || t.contains('\0'))
+    {
         return Err(Error::bad_input(
             "tags",
-            format!("at most {MAX_TAGS} tags of 1 to 128 bytes"),
+            format!("at most {MAX_TAGS} tags of 1 to {MAX_TAG_CHARS} characters, without NUL"),
         ));
     }
     for (field, value) in [
@@ -95,10 +125,12 @@ fn check_inputs(input: &CreateTask, max_context_bytes: usize) -> Result<()> {
         check_text(field, value)?;
     }
     match &input.idempotency_key {
-        Some(k) if k.is_empty() || k.len() > 256 => {
-            Err(Error::bad_input("idempotencyKey", "must be 1 to 256 bytes"))
-        }
-        _ => Ok(()),
+        Some(k) if k.is_empty() || k.chars().count() > MAX_KEY_CHARS => Err(Error::bad_input(
+            "idempotencyKey",
+            format!("must be 1 to {MAX_KEY_CHARS} characters"),
+        )),
+        Some(k) => check_nul("idempotencyKey", k),
+        None => Ok(()),
     }
 }
 

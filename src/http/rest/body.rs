@@ -96,7 +96,9 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalBody<T> {
         if raw.bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        raw.json().map(OptionalBody)
+        // `null` is "no body" too.
+        raw.json::<Option<T>>()
+            .map(|body| OptionalBody(body.unwrap_or_default()))
     }
 }
 
@@ -167,6 +169,12 @@ fn strip_position(message: &str) -> String {
         Some(at) => message[..at].to_owned(),
         None => message.to_owned(),
     }
+}
+
+/// For optional query parameters: `?after=` (empty) is no `after` at all.
+pub fn empty_as_none<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.filter(|v| !v.is_empty()))
 }
 
 /// A path id that must be a UUID.

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use body::Params;
+pub use body::{Params, empty_as_none};
 pub use problem::{Answer, Problem};
 
 use super::AppState;

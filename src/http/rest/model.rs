@@ -9,6 +9,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::body::empty_as_none;
 use crate::domain::analysis::GraphAnalysis;
 use crate::domain::{StepStatus, TaskStatus};
 use crate::service::{StepView, TaskView};
@@ -190,35 +191,57 @@ impl Step {
     }
 }
 
-/// `POST /tasks`.
+/// `POST /tasks` (idempotency comes with the `Idempotency-Key` header).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// Template namespace (default `default`).
+    #[schema(pattern = "^[^\\x00]*$")]
     pub namespace: Option<String>,
     /// Template name.
+    #[schema(min_length = 1, pattern = "^[^\\x00]*[^\\x00\\s][^\\x00]*$")]
     pub name: String,
     /// Template version (default: the highest registered).
+    #[schema(pattern = "^[^\\x00]*$")]
     pub version: Option<String>,
     /// The task's JSON context (default `{}`).
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub context: Value,
     /// Who asks.
+    #[schema(max_length = 1024, pattern = "^[^\\x00]*$")]
     pub initiator: Option<String>,
     /// Which system asks.
+    #[schema(max_length = 1024, pattern = "^[^\\x00]*$")]
     pub source_system: Option<String>,
     /// Why.
+    #[schema(max_length = 1024, pattern = "^[^\\x00]*$")]
     pub reason: Option<String>,
-    /// Labels for filtering.
+    /// Labels for filtering: at most 50, each 1 to 128 characters.
     #[serde(default)]
+    #[schema(max_items = 50, value_type = Vec<Tag>)]
     pub tags: Vec<String>,
     /// Skippable steps to bypass.
     #[serde(default)]
     pub bypass_steps: Vec<String>,
-    /// Makes creation idempotent (the `Idempotency-Key` header does too).
-    pub idempotency_key: Option<String>,
 }
+
+/// A task's label (documentation only: tags arrive as strings).
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(crate::service::MAX_TAG_CHARS))
+            .pattern(Some("^[^\\x00]*$"))
+            .description(Some("A task's label."))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
 
 fn empty_object() -> Value {
     Value::Object(serde_json::Map::new())
@@ -229,6 +252,7 @@ fn empty_object() -> Value {
 #[serde(deny_unknown_fields)]
 pub struct Cancel {
     /// Why.
+    #[schema(max_length = 1024, pattern = "^[^\\x00]*$")]
     pub reason: Option<String>,
 }
 
@@ -240,6 +264,7 @@ pub struct Resolve {
     #[schema(value_type = Option<Object>)]
     pub results: Option<Value>,
     /// Why.
+    #[schema(max_length = 1024, pattern = "^[^\\x00]*$")]
     pub reason: Option<String>,
 }
 
@@ -249,14 +274,22 @@ pub struct Resolve {
 #[into_params(parameter_in = Query)]
 pub struct TaskFilter {
     /// Template namespace.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub namespace: Option<String>,
     /// Template name.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub name: Option<String>,
     /// Template version.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub version: Option<String>,
     /// Any of these statuses, comma-separated (e.g. `ERROR,CANCELLED`).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(
+        pattern = "^((PENDING|IN_PROGRESS|COMPLETE|ERROR|CANCELLED|RESOLVED_MANUALLY)(,(PENDING|IN_PROGRESS|COMPLETE|ERROR|CANCELLED|RESOLVED_MANUALLY))*)?$"
+    )]
     pub status: Option<String>,
     /// Every one of these tags, comma-separated.
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub tag: Option<String>,
     /// Created at or after (RFC 3339).
     pub created_after: Option<DateTime<Utc>>,
@@ -266,6 +299,7 @@ pub struct TaskFilter {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next` cursor of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     pub after: Option<String>,
     /// Add each task's dependency graph.
     #[serde(default)]

@@ -98,7 +98,7 @@ impl From<service::Error> for Problem {
         let message = err.to_string();
         match &err {
             E::BadInput { field, message } => {
-                Self::bad_input(StatusCode::UNPROCESSABLE_ENTITY, field, message)
+                Self::bad_input(StatusCode::UNPROCESSABLE_ENTITY, &snake_case(field), message)
             }
             E::Template(_) | E::Context(_) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::BadUserInput, message)
@@ -138,5 +138,30 @@ impl From<service::Error> for Problem {
     }
 }
 
+/// The services name fields as GraphQL does (`bypassSteps`); REST bodies
+/// spell them `bypass_steps`.
+fn snake_case(field: &str) -> String {
+    let mut out = String::with_capacity(field.len() + 4);
+    for c in field.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What a route returns.
 pub type Answer<T> = Result<T, Problem>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn graphql_field_names_become_rest_ones() {
+        assert_eq!(super::snake_case("bypassSteps"), "bypass_steps");
+        assert_eq!(super::snake_case("idempotencyKey"), "idempotency_key");
+        assert_eq!(super::snake_case("tags[2]"), "tags[2]");
+    }
+}

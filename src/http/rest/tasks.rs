@@ -16,7 +16,7 @@ use crate::domain::TaskStatus;
 use crate::domain::template::DEFAULT_NAMESPACE;
 use crate::http::AppState;
 use crate::http::correlation::CorrelationId;
-use crate::service::{self, TaskView, Tasker};
+use crate::service::{self, MAX_KEY_CHARS, TaskView, Tasker};
 use crate::store::{Page, TaskQuery};
 
 /// The header that makes creation idempotent.
@@ -53,7 +53,7 @@ async fn task_or_404(tasker: &Tasker, id: uuid::Uuid) -> Answer<TaskView> {
 
 /// Create a task from a template.
 #[utoipa::path(post, path = "/tasks", tag = "tasks", request_body = CreateTask,
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 256,
         description = "Makes creation idempotent: the same key returns the task it created (200)")),
     responses(
         (status = 201, description = "Created", body = Task,
@@ -79,8 +79,15 @@ pub async fn create(
 ) -> Answer<Response> {
     let namespace = input.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
     access.require(TASK_CREATE, Some(namespace))?;
-    let header_key = match headers.get(IDEMPOTENCY_KEY).map(HeaderValue::to_str) {
-        Some(Ok(key)) => Some(key.to_owned()),
+    let idempotency_key = match headers.get(IDEMPOTENCY_KEY).map(HeaderValue::to_str) {
+        Some(Ok(key)) if !key.is_empty() && key.len() <= MAX_KEY_CHARS => Some(key.to_owned()),
+        Some(Ok(_)) => {
+            return Err(Problem::bad_input(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_KEY_CHARS} characters"),
+            ));
+        }
         Some(Err(_)) => {
             return Err(Problem::bad_input(
                 StatusCode::BAD_REQUEST,
@@ -89,16 +96,6 @@ pub async fn create(
             ));
         }
         None => None,
-    };
-    let idempotency_key = match (header_key, input.idempotency_key) {
-        (Some(h), Some(b)) if h != b => {
-            return Err(Problem::bad_input(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key",
-                "differs from the Idempotency-Key header; give one",
-            ));
-        }
-        (h, b) => h.or(b),
     };
     let created = state
         .tasker
