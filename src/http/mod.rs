@@ -1,10 +1,13 @@
-//! The HTTP front: GraphQL over HTTP and websocket, the playground, handler
+//! The HTTP front: GraphQL over HTTP and websocket, the playground, the REST
+//! API with its OpenAPI document and reference page (`/docs/`), handler
 //! discovery, health endpoints, metrics, and the correlation id every response
 //! carries.
 
 mod auth;
 mod correlation;
 mod discovery;
+mod docs;
+mod embedded;
 mod graphql;
 mod health;
 mod playground;
@@ -51,6 +54,9 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             get(move || async move { axum::Json(document.clone()) }),
         )
+        .route("/docs", get(docs::redirect))
+        .route("/docs/", get(docs::index))
+        .route("/docs/{*path}", get(docs::asset))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/health/status", get(status::status))
