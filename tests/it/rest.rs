@@ -560,6 +560,22 @@ async fn one_state_two_doors() {
     assert_eq!(over_graphql["data"]["task"]["status"], finished["status"]);
     assert_eq!(over_graphql["data"]["task"]["context"], finished["context"]);
 
+    // Created over GraphQL, followed to its end over REST.
+    let quick = "name: quick\nnamespace: rest\nsteps:\n  - {name: a, handler: noop}\n  - {name: b, handler: echo, depends_on: [a]}\n";
+    assert_eq!(yaml(&app, quick).await.status, StatusCode::CREATED);
+    let gql = app
+        .post(
+            "mutation { createTask(input: {namespace: \"rest\", name: \"quick\", context: {}}) { task { id } } }",
+            json!({}),
+        )
+        .await;
+    let quick_id = gql["data"]["createTask"]["task"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{gql}"))
+        .to_owned();
+    wait_status(&app, &quick_id, "COMPLETE").await;
+    assert_eq!(step_named(&app, &quick_id, "b").await["status"], "COMPLETE");
+
     // Created over GraphQL, cancelled over REST, seen cancelled over GraphQL.
     let gql = app
         .post(
