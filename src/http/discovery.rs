@@ -153,7 +153,7 @@ async fn describe_all(
 }
 
 /// The templates of every namespace the caller may read.
-#[utoipa::path(get, path = "/handlers", tag = "handlers", params(DiscoveryParams),
+#[utoipa::path(get, path = "/handlers", operation_id = "listHandlers", tag = "handlers", params(DiscoveryParams),
     responses(
         (status = 200, description = "Every readable template", body = HandlerListing),
         (status = 400, description = "A parameter is malformed", body = Problem),
@@ -177,7 +177,7 @@ pub async fn all(
 }
 
 /// The templates of one namespace.
-#[utoipa::path(get, path = "/handlers/{namespace}", tag = "handlers",
+#[utoipa::path(get, path = "/handlers/{namespace}", operation_id = "listNamespaceHandlers", tag = "handlers",
     params(("namespace" = String, Path, description = "The namespace"), DiscoveryParams),
     responses(
         (status = 200, description = "The namespace's templates", body = HandlerListing),
@@ -207,7 +207,7 @@ pub async fn in_namespace(
 }
 
 /// One template (the highest version unless `version` says otherwise).
-#[utoipa::path(get, path = "/handlers/{namespace}/{name}", tag = "handlers",
+#[utoipa::path(get, path = "/handlers/{namespace}/{name}", operation_id = "getHandler", tag = "handlers",
     params(
         ("namespace" = String, Path, description = "The namespace"),
         ("name" = String, Path, description = "The template's name"),

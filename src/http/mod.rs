@@ -44,7 +44,7 @@ pub struct AppState {
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
-    let (rest, document) = rest::routes().split_for_parts();
+    let (rest, document) = rest::router_and_document();
     let document = std::sync::Arc::new(document);
     Router::new()
         .route("/graphql", post(graphql::execute))

@@ -146,6 +146,25 @@ fn openapi_json_is_generated_from_the_code() {
         "{}",
         document["openapi"]
     );
+    let operations: Vec<&str> = document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(Value::as_object)
+        .flat_map(|item| item.values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let mut unique = operations.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        (operations.len(), unique.len()),
+        (13, 13),
+        "one unique operationId each: {operations:?}"
+    );
+    let created = &document["paths"]["/tasks"]["post"]["responses"]["201"]["links"];
+    assert_eq!(created["GetTask"]["operationId"], "getTask", "{created}");
+    assert_eq!(created["GetTask"]["parameters"]["id"], "$response.body#/id");
     // The documented limits are the services' own.
     let create = &document["components"]["schemas"]["CreateTask"]["properties"];
     assert_eq!(create["initiator"]["maxLength"], tasker::service::MAX_TEXT_CHARS);

@@ -6,6 +6,7 @@
 
 mod body;
 mod guard;
+mod links;
 mod model;
 mod problem;
 mod steps;
@@ -89,10 +90,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(discovery::one))
 }
 
+/// The routes and their OpenAPI document (with its links), as JSON.
+pub fn router_and_document() -> (axum::Router<AppState>, serde_json::Value) {
+    let (router, mut document) = routes().split_for_parts();
+    links::add(&mut document);
+    (router, links::to_json(&document))
+}
+
 /// The OpenAPI document, as checked in at `openapi.json`.
 pub fn openapi_json() -> String {
-    let (_, document) = routes().split_for_parts();
-    let mut text = document.to_pretty_json().unwrap_or_default();
+    let (_, document) = router_and_document();
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');
     text
 }

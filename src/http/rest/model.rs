@@ -194,6 +194,7 @@ impl Step {
 /// `POST /tasks` (idempotency comes with the `Idempotency-Key` header).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"namespace": "default", "name": "hello_world", "context": {"greeting": "hi"}, "tags": ["example"]}))]
 pub struct CreateTask {
     /// Template namespace (default `default`).
     #[schema(pattern = "^[^\\x00]*$")]

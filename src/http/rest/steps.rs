@@ -19,7 +19,7 @@ async fn step_json(tasker: &Tasker, step: StepView) -> Answer<Step> {
 }
 
 /// One step.
-#[utoipa::path(get, path = "/steps/{id}", tag = "steps",
+#[utoipa::path(get, path = "/steps/{id}", operation_id = "getStep", tag = "steps",
     params(("id" = uuid::Uuid, Path, description = "The step's id")),
     responses(
         (status = 200, description = "The step", body = Step),
@@ -45,7 +45,7 @@ pub async fn get(
 }
 
 /// Give a failed step a fresh budget of attempts.
-#[utoipa::path(post, path = "/steps/{id}/retry", tag = "steps",
+#[utoipa::path(post, path = "/steps/{id}/retry", operation_id = "retryStep", tag = "steps",
     params(("id" = uuid::Uuid, Path, description = "The step's id")),
     responses(
         (status = 200, description = "The step, waiting to run again", body = Step),
@@ -68,7 +68,7 @@ pub async fn retry(
 }
 
 /// Resolve a step by hand; its children may then run.
-#[utoipa::path(post, path = "/steps/{id}/resolve", tag = "steps",
+#[utoipa::path(post, path = "/steps/{id}/resolve", operation_id = "resolveStep", tag = "steps",
     params(("id" = uuid::Uuid, Path, description = "The step's id")),
     request_body(content = Option<Resolve>, description = "Optional"),
     responses(

@@ -52,7 +52,7 @@ async fn task_or_404(tasker: &Tasker, id: uuid::Uuid) -> Answer<TaskView> {
 }
 
 /// Create a task from a template.
-#[utoipa::path(post, path = "/tasks", tag = "tasks", request_body = CreateTask,
+#[utoipa::path(post, path = "/tasks", operation_id = "createTask", tag = "tasks", request_body = CreateTask,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 256,
         description = "Makes creation idempotent: the same key returns the task it created (200)")),
     responses(
@@ -131,7 +131,7 @@ pub async fn create(
 }
 
 /// Tasks the caller may read, newest first, a page at a time.
-#[utoipa::path(get, path = "/tasks", tag = "tasks", params(TaskFilter),
+#[utoipa::path(get, path = "/tasks", operation_id = "listTasks", tag = "tasks", params(TaskFilter),
     responses(
         (status = 200, description = "A page; `next` (and `Link: rel=\"next\"`) when more follow", body = TaskPage,
             headers(("Link" = String, description = "`</tasks?…&after=…>; rel=\"next\"`"))),
@@ -232,7 +232,7 @@ fn next_url(query: &str, after: &str) -> String {
 }
 
 /// One task.
-#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
+#[utoipa::path(get, path = "/tasks/{id}", operation_id = "getTask", tag = "tasks",
     params(("id" = uuid::Uuid, Path, description = "The task's id"), TaskParams),
     responses(
         (status = 200, description = "The task", body = Task),
@@ -260,7 +260,7 @@ pub async fn get(
 }
 
 /// Cancel a task: no new step starts and running handlers are told to stop.
-#[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "tasks",
+#[utoipa::path(post, path = "/tasks/{id}/cancel", operation_id = "cancelTask", tag = "tasks",
     params(("id" = uuid::Uuid, Path, description = "The task's id")),
     request_body(content = Option<Cancel>, description = "Optional"),
     responses(
@@ -286,7 +286,7 @@ pub async fn cancel(
 }
 
 /// Give every failed step of a failed task a fresh budget of attempts.
-#[utoipa::path(post, path = "/tasks/{id}/retry", tag = "tasks",
+#[utoipa::path(post, path = "/tasks/{id}/retry", operation_id = "retryTask", tag = "tasks",
     params(("id" = uuid::Uuid, Path, description = "The task's id")),
     responses(
         (status = 200, description = "The task, running again", body = Task),
@@ -308,7 +308,7 @@ pub async fn retry(
 }
 
 /// A task's steps, in template order, with their results.
-#[utoipa::path(get, path = "/tasks/{id}/steps", tag = "tasks",
+#[utoipa::path(get, path = "/tasks/{id}/steps", operation_id = "listTaskSteps", tag = "tasks",
     params(("id" = uuid::Uuid, Path, description = "The task's id")),
     responses(
         (status = 200, description = "The steps", body = StepList),

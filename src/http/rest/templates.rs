@@ -25,7 +25,7 @@ const YAML: [&str; 4] = [
 
 /// Register a template (YAML or JSON). The same content again changes
 /// nothing; different content under a registered version needs `replace=true`.
-#[utoipa::path(post, path = "/templates", tag = "templates", params(RegisterParams),
+#[utoipa::path(post, path = "/templates", operation_id = "registerTemplate", tag = "templates", params(RegisterParams),
     request_body(description = "The template document (see README, Templates)", content(
         (String = "application/yaml"),
         (Object = "application/json"),
