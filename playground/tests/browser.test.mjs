@@ -5,34 +5,20 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { elsewhere, openBrowser } from './chromium.mjs';
 import { graphql, startTasker } from '../../tests/node/tasker.mjs';
 
 const output = new URL('../test-output/', import.meta.url);
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 let server;
 let browser;
 let page;
-const requested = [];
-const problems = [];
+let requested;
+let problems;
 
 before(async () => {
   server = await startTasker();
-  browser = await chromium.launch({
-    executablePath,
-    // Any host but loopback fails to resolve, so a CDN dependency would break
-    // the page here even if the request check below missed it.
-    args: ['--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-  });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  context.on('request', (request) => requested.push(request.url()));
-  page = await context.newPage();
-  page.on('websocket', (socket) => requested.push(socket.url()));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(String(error)));
+  ({ browser, page, requested, problems } = await openBrowser());
 });
 
 after(async () => {
@@ -108,10 +94,6 @@ test('a subscription shows an event of a task run while it is open', async () =>
 
 test('nothing was fetched from anywhere but 127.0.0.1 and the page logged no error', () => {
   assert.ok(requested.length > 5, `requests seen: ${requested}`);
-  const elsewhere = requested.filter((url) => {
-    const { protocol, hostname } = new URL(url);
-    return !['data:', 'blob:'].includes(protocol) && hostname !== '127.0.0.1';
-  });
-  assert.deepEqual(elsewhere, []);
+  assert.deepEqual(elsewhere(requested), []);
   assert.deepEqual(problems, []);
 });

@@ -42,6 +42,25 @@ pub fn http() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// A backend's base URL and the client that calls it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The client.
+    pub http: reqwest::Client,
+    /// The base URL, without a trailing slash.
+    pub base: String,
+}
+
+impl Endpoint {
+    /// `base` (e.g. `http://127.0.0.1:9090`).
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: http(),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
 /// GET `url`; the body of a success, `None` for 404.
 pub async fn get_json(http: &reqwest::Client, url: &str) -> Result<Option<serde_json::Value>, BackendError> {
     let response = http

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::backend::{BackendError, get_json};
+use super::backend::{BackendError, Endpoint, get_json};
 
 /// A span as the trace backend stored it.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,28 +36,26 @@ impl TraceSpan {
 /// The trace backend's query API.
 #[derive(Debug, Clone)]
 pub struct Traces {
-    http: reqwest::Client,
-    base: String,
+    at: Endpoint,
 }
 
 impl Traces {
     /// The query API at `base` (e.g. Jaeger's `http://127.0.0.1:16686`).
     pub fn new(base: &str) -> Self {
         Self {
-            http: super::backend::http(),
-            base: base.trim_end_matches('/').to_owned(),
+            at: Endpoint::new(base),
         }
     }
 
     /// Its base URL.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.at.base
     }
 
     /// The services the backend has spans of.
     pub async fn services(&self) -> Result<Vec<String>, BackendError> {
-        let url = format!("{}/api/services", self.base);
-        let body = get_json(&self.http, &url)
+        let url = format!("{}/api/services", self.at.base);
+        let body = get_json(&self.at.http, &url)
             .await?
             .ok_or_else(|| BackendError::Status {
                 url: url.clone(),
@@ -74,8 +72,8 @@ impl Traces {
 
     /// Every span of trace `id` the backend holds; `None` when it has none.
     pub async fn trace(&self, id: &str) -> Result<Option<Vec<TraceSpan>>, BackendError> {
-        let url = format!("{}/api/traces/{id}", self.base);
-        Ok(get_json(&self.http, &url)
+        let url = format!("{}/api/traces/{id}", self.at.base);
+        Ok(get_json(&self.at.http, &url)
             .await?
             .map(|body| parse_traces(&body))
             .filter(|spans| !spans.is_empty()))

@@ -8,7 +8,7 @@ use futures::StreamExt;
 
 use super::hierarchy::REQUEST;
 use super::prometheus::selector;
-use super::validate::{healthy, poll, ready, scraped, trace_backend};
+use super::validate::{Reachable, poll, preflight};
 use super::{Check, Probe, Report, TraceSpan, new_trace_context};
 
 /// The operation name the doctor's createTask requests carry.
@@ -38,19 +38,13 @@ struct Sent {
 
 /// Run the load and judge it from the telemetry.
 pub async fn load(probe: &Probe, plan: &LoadPlan) -> Report {
-    let mut report = Report::new(format!(
-        "Tasker createTask under load: {} requests, {} at a time, server {}, Prometheus {}, traces {}",
-        plan.requests,
-        plan.concurrency,
-        probe.client.base(),
-        probe.prometheus.base(),
-        probe.traces.base()
+    let mut report = probe.report(&format!(
+        "Tasker createTask under load, {} requests, {} at a time",
+        plan.requests, plan.concurrency
     ));
-    if !report.add(ready(probe.client.base()).await) {
+    let Some(Reachable { prometheus, traces }) = preflight(probe, &mut report).await else {
         return report;
-    }
-    let prometheus = report.add(healthy(&probe.prometheus).await) && report.add(scraped(probe).await);
-    let traces = report.add(trace_backend(&probe.traces).await);
+    };
     let count = selector(
         "tasker_graphql_request_duration_seconds_count",
         &[("job", &probe.job), ("operation", OPERATION)],

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::backend::{BackendError, get_json};
+use super::backend::{BackendError, Endpoint, get_json};
 
 /// One series of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,28 +58,27 @@ pub struct Rule {
 /// A Prometheus server.
 #[derive(Debug, Clone)]
 pub struct Prometheus {
-    http: reqwest::Client,
-    base: String,
+    at: Endpoint,
 }
 
 impl Prometheus {
     /// Prometheus at `base` (e.g. `http://127.0.0.1:9090`).
     pub fn new(base: &str) -> Self {
         Self {
-            http: super::backend::http(),
-            base: base.trim_end_matches('/').to_owned(),
+            at: Endpoint::new(base),
         }
     }
 
     /// Its base URL.
     pub fn base(&self) -> &str {
-        &self.base
+        &self.at.base
     }
 
     /// `GET /-/healthy`.
     pub async fn healthy(&self) -> Result<(), BackendError> {
-        let url = format!("{}/-/healthy", self.base);
+        let url = format!("{}/-/healthy", self.at.base);
         let response = self
+            .at
             .http
             .get(&url)
             .send()
@@ -101,9 +100,9 @@ impl Prometheus {
 
     /// An instant query, now or at `at` (Unix seconds).
     pub async fn query(&self, expr: &str, at: Option<f64>) -> Result<Vector, BackendError> {
-        let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.base)).map_err(|e| {
+        let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.at.base)).map_err(|e| {
             BackendError::Invalid {
-                url: self.base.clone(),
+                url: self.at.base.clone(),
                 message: e.to_string(),
             }
         })?;
@@ -112,7 +111,7 @@ impl Prometheus {
             url.query_pairs_mut().append_pair("time", &format!("{at:.3}"));
         }
         let url = url.to_string();
-        let body = get_json(&self.http, &url)
+        let body = get_json(&self.at.http, &url)
             .await?
             .ok_or_else(|| BackendError::Status {
                 url: url.clone(),
@@ -124,8 +123,8 @@ impl Prometheus {
 
     /// The scrape jobs of the configuration Prometheus has loaded.
     pub async fn scrape_jobs(&self) -> Result<Vec<String>, BackendError> {
-        let url = format!("{}/api/v1/status/config", self.base);
-        let body = get_json(&self.http, &url).await?.unwrap_or_default();
+        let url = format!("{}/api/v1/status/config", self.at.base);
+        let body = get_json(&self.at.http, &url).await?.unwrap_or_default();
         let config: serde_json::Value =
             serde_yaml::from_str(body["data"]["yaml"].as_str().unwrap_or_default()).map_err(|e| {
                 BackendError::Invalid {
@@ -143,8 +142,8 @@ impl Prometheus {
 
     /// Every rule loaded, from every group.
     pub async fn rules(&self) -> Result<Vec<Rule>, BackendError> {
-        let url = format!("{}/api/v1/rules", self.base);
-        let body = get_json(&self.http, &url).await?.unwrap_or_default();
+        let url = format!("{}/api/v1/rules", self.at.base);
+        let body = get_json(&self.at.http, &url).await?.unwrap_or_default();
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
         Ok(body["data"]["groups"]
             .as_array()
@@ -163,8 +162,8 @@ impl Prometheus {
 
     /// The active targets of `job`.
     pub async fn targets(&self, job: &str) -> Result<Vec<Target>, BackendError> {
-        let url = format!("{}/api/v1/targets?state=active", self.base);
-        let body = get_json(&self.http, &url).await?.unwrap_or_default();
+        let url = format!("{}/api/v1/targets?state=active", self.at.base);
+        let body = get_json(&self.at.http, &url).await?.unwrap_or_default();
         let targets = body["data"]["activeTargets"]
             .as_array()
             .cloned()

@@ -110,6 +110,16 @@ impl Probe {
         last.map_err(|e| format!("{e} after {} s", self.timeout.as_secs()))
     }
 
+    /// An empty report titled `what` and the addresses checked.
+    pub(super) fn report(&self, what: &str) -> Report {
+        Report::new(format!(
+            "{what}: server {}, Prometheus {}, traces {}",
+            self.client.base(),
+            self.prometheus.base(),
+            self.traces.base()
+        ))
+    }
+
     fn tasks_counter(&self) -> String {
         selector(
             "tasker_tasks_total",
@@ -156,20 +166,10 @@ where
 
 /// Run every check against `probe`.
 pub async fn validate(probe: &Probe) -> Report {
-    let mut report = Report::new(format!(
-        "Tasker telemetry check: server {}, Prometheus {}, traces {}",
-        probe.client.base(),
-        probe.prometheus.base(),
-        probe.traces.base()
-    ));
-    if !report.add(ready(probe.client.base()).await) {
+    let mut report = probe.report("Tasker telemetry check");
+    let Some(Reachable { prometheus, .. }) = preflight(probe, &mut report).await else {
         return report;
-    }
-    let prometheus = report.add(healthy(&probe.prometheus).await) && report.add(scraped(probe).await);
-    if prometheus {
-        report.add(rules(&probe.prometheus).await);
-    }
-    report.add(trace_backend(&probe.traces).await);
+    };
 
     // A counter series that first appears with this task's increment shows no
     // increase, so one task of the template is counted before the measured one.
@@ -254,8 +254,31 @@ pub async fn validate(probe: &Probe) -> Report {
     report
 }
 
+/// Which backends passed the checks every run begins with.
+pub(super) struct Reachable {
+    /// Prometheus is healthy and scrapes the server.
+    pub prometheus: bool,
+    /// The trace backend answers.
+    pub traces: bool,
+}
+
+/// The checks every run begins with: the server is ready (`None` when it is
+/// not: nothing else can be checked), Prometheus is healthy, scrapes it and
+/// evaluates its rules, the trace backend answers.
+pub(super) async fn preflight(probe: &Probe, report: &mut Report) -> Option<Reachable> {
+    if !report.add(ready(probe.client.base()).await) {
+        return None;
+    }
+    let prometheus = report.add(healthy(&probe.prometheus).await) && report.add(scraped(probe).await);
+    if prometheus {
+        report.add(rules(&probe.prometheus).await);
+    }
+    let traces = report.add(trace_backend(&probe.traces).await);
+    Some(Reachable { prometheus, traces })
+}
+
 /// `GET /health/ready` of the server.
-pub(super) async fn ready(base: &str) -> Check {
+async fn ready(base: &str) -> Check {
     let url = format!("{base}/health/ready");
     let started = Instant::now();
     match super::backend::http().get(&url).send().await {
@@ -284,7 +307,7 @@ pub(super) async fn ready(base: &str) -> Check {
     }
 }
 
-pub(super) async fn healthy(prometheus: &Prometheus) -> Check {
+async fn healthy(prometheus: &Prometheus) -> Check {
     match prometheus.healthy().await {
         Ok(()) => Check::pass(
             "prometheus healthy",
@@ -299,7 +322,7 @@ pub(super) async fn healthy(prometheus: &Prometheus) -> Check {
 }
 
 /// `up{job=…}` is 1 for every target of the job.
-pub(super) async fn scraped(probe: &Probe) -> Check {
+async fn scraped(probe: &Probe) -> Check {
     const NAME: &str = "tasker scraped";
     let up = selector("up", &[("job", &probe.job)]);
     let mut vector = match probe.prometheus.query(&up, None).await {
@@ -421,7 +444,7 @@ async fn rules(prometheus: &Prometheus) -> Check {
 }
 
 /// The trace backend answers and lists its services.
-pub(super) async fn trace_backend(traces: &Traces) -> Check {
+async fn trace_backend(traces: &Traces) -> Check {
     match traces.services().await {
         Ok(services) => Check::pass(
             "trace backend",
