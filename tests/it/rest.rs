@@ -422,6 +422,25 @@ async fn bad_requests_name_the_field_and_lose_nothing() {
     )
     .await;
     assert_eq!(refusal(&too_large), (413, "PAYLOAD_TOO_LARGE", None));
+    let nul = post(
+        &app,
+        "/tasks",
+        json!({"namespace": "rest", "name": "flow", "initiator": "a\u{0}b"}),
+    )
+    .await;
+    assert_eq!(
+        refusal(&nul),
+        (422, "BAD_USER_INPUT", Some("initiator")),
+        "{}",
+        nul.body
+    );
+    let nul_tag = post(
+        &app,
+        "/tasks",
+        json!({"namespace": "rest", "name": "flow", "tags": ["\u{0}"]}),
+    )
+    .await;
+    assert_eq!(refusal(&nul_tag).2, Some("tags"));
     assert_eq!(
         refusal(&post(&app, "/tasks", json!({"name": "nope"})).await),
         (404, "NOT_FOUND", None)
