@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use super::hierarchy::REQUEST;
+use super::preflight::{Reachable, preflight};
+use super::probe::poll;
 use super::prometheus::selector;
-use super::validate::{Reachable, poll, preflight};
 use super::{Check, Probe, Report, TraceSpan, new_trace_context};
 
 /// The operation name the doctor's createTask requests carry.
@@ -227,7 +228,7 @@ async fn from_prometheus(
     });
     let ms = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |s| format!("{:.1} ms", s * 1000.0));
     report.figure(
-        "latency (Prometheus histogram)",
+        "latency (Prometheus histogram, interpolated within its buckets)",
         format!(
             "p50 {}, p95 {}, p99 {}",
             ms(quantiles[0]),

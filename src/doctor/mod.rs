@@ -11,6 +11,8 @@ mod backend;
 mod hierarchy;
 mod jaeger;
 mod load;
+mod preflight;
+mod probe;
 mod prometheus;
 mod report;
 mod validate;
@@ -19,9 +21,10 @@ pub use backend::BackendError;
 pub use hierarchy::{ExpectedStep, Shape};
 pub use jaeger::{TraceSpan, Traces};
 pub use load::{LoadPlan, load};
+pub use probe::{Created, Probe};
 pub use prometheus::{Prometheus, Rule, Sample, Target, Vector};
 pub use report::{Check, Report, Verdict};
-pub use validate::{Probe, validate};
+pub use validate::validate;
 
 /// A fresh W3C trace context for one request: (trace id, span id, header value).
 pub fn new_trace_context() -> (String, String, String) {
