@@ -51,13 +51,7 @@ pub async fn load(probe: &Probe, plan: &LoadPlan) -> Report {
         &[("job", &probe.job), ("operation", OPERATION)],
     );
     let before = if prometheus {
-        match baseline(probe, &count).await {
-            Ok(before) => Some(before),
-            Err(check) => {
-                report.add(check);
-                None
-            }
-        }
+        report.keep(baseline(probe, &count).await)
     } else {
         None
     };

@@ -82,6 +82,18 @@ impl Report {
         passed
     }
 
+    /// The value of a step that fails as a check: the value, or `None`
+    /// with the failed check added.
+    pub fn keep<T>(&mut self, outcome: Result<T, Check>) -> Option<T> {
+        match outcome {
+            Ok(value) => Some(value),
+            Err(check) => {
+                self.add(check);
+                None
+            }
+        }
+    }
+
     /// Add a figure.
     pub fn figure(&mut self, name: &str, value: impl Into<String>) {
         self.figures.push((name.to_owned(), value.into()));
@@ -140,6 +152,9 @@ mod tests {
         assert!(text.contains("fix: add a scrape job"), "{text}");
         assert!(text.contains("  p95  12.0 ms"), "{text}");
         assert!(text.ends_with("FAIL: 1 passed, 1 failed\n"), "{text}");
+        assert_eq!(report.keep::<u8>(Ok(3)), Some(3));
+        assert_eq!(report.keep::<u8>(Err(Check::fail("x", "y", "z"))), None);
+        assert_eq!(report.checks.len(), 3, "a failed step is kept as its check");
         let json = serde_json::to_value(&report).expect("serializes");
         assert_eq!(json["checks"][1]["verdict"], "fail");
         assert_eq!(json["checks"][1]["fix"], "add a scrape job");

@@ -19,13 +19,7 @@ pub async fn validate(probe: &Probe) -> Report {
     // A counter series that first appears with this task's increment shows no
     // increase, so one task of the template is counted before the measured one.
     let baseline = if prometheus {
-        match counted_baseline(probe).await {
-            Ok(value) => Some(value),
-            Err(check) => {
-                report.add(check);
-                None
-            }
-        }
+        report.keep(counted_baseline(probe).await)
     } else {
         None
     };
