@@ -16,15 +16,25 @@ use crate::domain::analysis::GraphAnalysis;
 use crate::service::Tasker;
 use crate::store::StoredTemplate;
 
-/// Query parameters of the discovery routes.
+/// Query parameters of the listing routes.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct DiscoveryParams {
+pub struct ListingParams {
     /// Add each template's dependency graph.
     #[serde(default)]
     include_dependencies: bool,
-    /// With `/handlers/{namespace}/{name}`: this version instead of the highest.
+}
+
+/// Query parameters of `/handlers/{namespace}/{name}`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HandlerParams {
+    /// Add the template's dependency graph.
+    #[serde(default)]
+    include_dependencies: bool,
+    /// This version instead of the highest.
     #[serde(default, deserialize_with = "super::rest::empty_as_none")]
     version: Option<String>,
 }
@@ -153,7 +163,7 @@ async fn describe_all(
 }
 
 /// The templates of every namespace the caller may read.
-#[utoipa::path(get, path = "/handlers", operation_id = "listHandlers", tag = "handlers", params(DiscoveryParams),
+#[utoipa::path(get, path = "/handlers", operation_id = "listHandlers", tag = "handlers", params(ListingParams),
     responses(
         (status = 200, description = "Every readable template", body = HandlerListing),
         (status = 400, description = "A parameter is malformed", body = Problem),
@@ -164,7 +174,7 @@ async fn describe_all(
 pub async fn all(
     State(state): State<AppState>,
     access: Access,
-    Params(params): Params<DiscoveryParams>,
+    Params(params): Params<ListingParams>,
 ) -> Answer<Json<HandlerListing>> {
     let scope = access.scope_somewhere(HANDLER_READ)?;
     let mut templates = state.tasker.list_templates(None).await?;
@@ -178,7 +188,7 @@ pub async fn all(
 
 /// The templates of one namespace.
 #[utoipa::path(get, path = "/handlers/{namespace}", operation_id = "listNamespaceHandlers", tag = "handlers",
-    params(("namespace" = String, Path, description = "The namespace"), DiscoveryParams),
+    params(("namespace" = String, Path, description = "The namespace"), ListingParams),
     responses(
         (status = 200, description = "The namespace's templates", body = HandlerListing),
         (status = 400, description = "A parameter is malformed", body = Problem),
@@ -191,7 +201,7 @@ pub async fn in_namespace(
     State(state): State<AppState>,
     access: Access,
     Path(namespace): Path<String>,
-    Params(params): Params<DiscoveryParams>,
+    Params(params): Params<ListingParams>,
 ) -> Answer<Json<HandlerListing>> {
     access.require(HANDLER_READ, Some(&namespace))?;
     let namespaces = state.tasker.list_namespaces().await?;
@@ -211,7 +221,7 @@ pub async fn in_namespace(
     params(
         ("namespace" = String, Path, description = "The namespace"),
         ("name" = String, Path, description = "The template's name"),
-        DiscoveryParams,
+        HandlerParams,
     ),
     responses(
         (status = 200, description = "The template", body = HandlerDescription),
@@ -225,7 +235,7 @@ pub async fn one(
     State(state): State<AppState>,
     access: Access,
     Path((namespace, name)): Path<(String, String)>,
-    Params(params): Params<DiscoveryParams>,
+    Params(params): Params<HandlerParams>,
 ) -> Answer<Json<HandlerDescription>> {
     access.require(HANDLER_READ, Some(&namespace))?;
     let found = state
