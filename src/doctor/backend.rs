@@ -45,8 +45,7 @@ pub fn http() -> reqwest::Client {
 /// A backend's base URL and the client that calls it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// The client.
-    pub http: reqwest::Client,
+    http: reqwest::Client,
     /// The base URL, without a trailing slash.
     pub base: String,
 }
@@ -59,44 +58,64 @@ impl Endpoint {
             base: base.trim_end_matches('/').to_owned(),
         }
     }
-}
 
-/// GET `url`; the body of a success, `None` for 404.
-pub async fn get_json(http: &reqwest::Client, url: &str) -> Result<Option<serde_json::Value>, BackendError> {
-    let response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| BackendError::Unreachable {
+    /// The URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET `url`, anything that answers.
+    pub async fn send(&self, url: &str) -> Result<reqwest::Response, BackendError> {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| BackendError::Unreachable {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })
+    }
+
+    /// GET `url`; the body of a success, `None` for 404.
+    pub async fn get_json(&self, url: &str) -> Result<Option<serde_json::Value>, BackendError> {
+        let response = self.send(url).await?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = response.text().await.map_err(|e| BackendError::Unreachable {
             url: url.to_owned(),
             message: e.to_string(),
         })?;
-    let status = response.status();
-    if status == reqwest::StatusCode::NOT_FOUND {
-        return Ok(None);
+        let body: Result<serde_json::Value, _> = serde_json::from_str(&text);
+        match body {
+            Ok(body) if status.is_success() => Ok(Some(body)),
+            // Prometheus explains a refused query in its JSON `error`.
+            Ok(body) => Err(BackendError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                message: body["error"].as_str().map_or_else(|| clip(&text), str::to_owned),
+            }),
+            Err(_) if !status.is_success() => Err(BackendError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+                message: clip(&text),
+            }),
+            Err(e) => Err(BackendError::Invalid {
+                url: url.to_owned(),
+                message: format!("not JSON ({e}): {}", clip(&text)),
+            }),
+        }
     }
-    let text = response.text().await.map_err(|e| BackendError::Unreachable {
-        url: url.to_owned(),
-        message: e.to_string(),
-    })?;
-    let body: Result<serde_json::Value, _> = serde_json::from_str(&text);
-    match body {
-        Ok(body) if status.is_success() => Ok(Some(body)),
-        // Prometheus explains a refused query in its JSON `error`.
-        Ok(body) => Err(BackendError::Status {
+
+    /// GET `url` of an API that must be there: a 404 is an error saying
+    /// `missing` (the URL is not the backend it should be).
+    pub async fn require_json(&self, url: &str, missing: &str) -> Result<serde_json::Value, BackendError> {
+        self.get_json(url).await?.ok_or_else(|| BackendError::Status {
             url: url.to_owned(),
-            status: status.as_u16(),
-            message: body["error"].as_str().map_or_else(|| clip(&text), str::to_owned),
-        }),
-        Err(_) if !status.is_success() => Err(BackendError::Status {
-            url: url.to_owned(),
-            status: status.as_u16(),
-            message: clip(&text),
-        }),
-        Err(e) => Err(BackendError::Invalid {
-            url: url.to_owned(),
-            message: format!("not JSON ({e}): {}", clip(&text)),
-        }),
+            status: 404,
+            message: missing.to_owned(),
+        })
     }
 }
 

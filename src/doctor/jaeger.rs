@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::backend::{BackendError, Endpoint, get_json};
+use super::backend::{BackendError, Endpoint};
 
 /// A span as the trace backend stored it.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,14 +54,8 @@ impl Traces {
 
     /// The services the backend has spans of.
     pub async fn services(&self) -> Result<Vec<String>, BackendError> {
-        let url = format!("{}/api/services", self.at.base);
-        let body = get_json(&self.at.http, &url)
-            .await?
-            .ok_or_else(|| BackendError::Status {
-                url: url.clone(),
-                status: 404,
-                message: "no Jaeger query API here".into(),
-            })?;
+        let url = self.at.url("/api/services");
+        let body = self.at.require_json(&url, "no Jaeger query API here").await?;
         Ok(body["data"]
             .as_array()
             .into_iter()
@@ -72,8 +66,10 @@ impl Traces {
 
     /// Every span of trace `id` the backend holds; `None` when it has none.
     pub async fn trace(&self, id: &str) -> Result<Option<Vec<TraceSpan>>, BackendError> {
-        let url = format!("{}/api/traces/{id}", self.at.base);
-        Ok(get_json(&self.at.http, &url)
+        let url = self.at.url(&format!("/api/traces/{id}"));
+        Ok(self
+            .at
+            .get_json(&url)
             .await?
             .map(|body| parse_traces(&body))
             .filter(|spans| !spans.is_empty()))

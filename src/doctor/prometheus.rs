@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::backend::{BackendError, Endpoint, get_json};
+use super::backend::{BackendError, Endpoint};
 
 /// One series of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,17 +76,8 @@ impl Prometheus {
 
     /// `GET /-/healthy`.
     pub async fn healthy(&self) -> Result<(), BackendError> {
-        let url = format!("{}/-/healthy", self.at.base);
-        let response = self
-            .at
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| BackendError::Unreachable {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
+        let url = self.at.url("/-/healthy");
+        let response = self.at.send(&url).await?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -100,31 +91,27 @@ impl Prometheus {
 
     /// An instant query, now or at `at` (Unix seconds).
     pub async fn query(&self, expr: &str, at: Option<f64>) -> Result<Vector, BackendError> {
-        let mut url = reqwest::Url::parse(&format!("{}/api/v1/query", self.at.base)).map_err(|e| {
-            BackendError::Invalid {
+        let mut url =
+            reqwest::Url::parse(&self.at.url("/api/v1/query")).map_err(|e| BackendError::Invalid {
                 url: self.at.base.clone(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         url.query_pairs_mut().append_pair("query", expr);
         if let Some(at) = at {
             url.query_pairs_mut().append_pair("time", &format!("{at:.3}"));
         }
         let url = url.to_string();
-        let body = get_json(&self.at.http, &url)
-            .await?
-            .ok_or_else(|| BackendError::Status {
-                url: url.clone(),
-                status: 404,
-                message: "no query API here: is this Prometheus?".into(),
-            })?;
+        let body = self
+            .at
+            .require_json(&url, "no query API here: is this Prometheus?")
+            .await?;
         parse_vector(&body).map_err(|message| BackendError::Invalid { url, message })
     }
 
     /// The scrape jobs of the configuration Prometheus has loaded.
     pub async fn scrape_jobs(&self) -> Result<Vec<String>, BackendError> {
-        let url = format!("{}/api/v1/status/config", self.at.base);
-        let body = get_json(&self.at.http, &url).await?.unwrap_or_default();
+        let url = self.at.url("/api/v1/status/config");
+        let body = self.at.get_json(&url).await?.unwrap_or_default();
         let config: serde_json::Value =
             serde_yaml::from_str(body["data"]["yaml"].as_str().unwrap_or_default()).map_err(|e| {
                 BackendError::Invalid {
@@ -142,8 +129,8 @@ impl Prometheus {
 
     /// Every rule loaded, from every group.
     pub async fn rules(&self) -> Result<Vec<Rule>, BackendError> {
-        let url = format!("{}/api/v1/rules", self.at.base);
-        let body = get_json(&self.at.http, &url).await?.unwrap_or_default();
+        let url = self.at.url("/api/v1/rules");
+        let body = self.at.get_json(&url).await?.unwrap_or_default();
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
         Ok(body["data"]["groups"]
             .as_array()
@@ -162,8 +149,8 @@ impl Prometheus {
 
     /// The active targets of `job`.
     pub async fn targets(&self, job: &str) -> Result<Vec<Target>, BackendError> {
-        let url = format!("{}/api/v1/targets?state=active", self.at.base);
-        let body = get_json(&self.at.http, &url).await?.unwrap_or_default();
+        let url = self.at.url("/api/v1/targets?state=active");
+        let body = self.at.get_json(&url).await?.unwrap_or_default();
         let targets = body["data"]["activeTargets"]
             .as_array()
             .cloned()
