@@ -21,7 +21,7 @@ use crate::handlers::HandlerKind;
 use crate::store::{Page, TaskQuery};
 
 /// Largest page `tasks` returns.
-pub const MAX_PAGE: i32 = 500;
+pub const MAX_PAGE: i32 = crate::service::MAX_PAGE_SIZE as i32;
 /// Page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE: i32 = 20;
 

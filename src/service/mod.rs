@@ -24,7 +24,7 @@ use std::time::Duration;
 pub use error::{Error, Result};
 pub use graphs::{ObservedByTemplate, template_key};
 pub use metrics::MetricsScope;
-pub use reads::TaskList;
+pub use reads::{MAX_PAGE_SIZE, TaskList};
 pub use registries::{RegistryMatch, RegistryView};
 pub use task_info::{TaskInfo, TaskInfoCache};
 pub use tasks::{CreateTask, Created, MAX_KEY_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TEXT_CHARS, TaskDetail};

@@ -10,6 +10,9 @@ use super::views::{StepView, TaskView, TransitionView};
 use super::{Result, Tasker};
 use crate::store::{self, EdgeEnd, Page, TaskQuery};
 
+/// The most tasks one page of a listing holds, on every front end.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
 /// A page of tasks.
 #[derive(Debug, Clone)]
 pub struct TaskList {

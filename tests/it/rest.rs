@@ -179,6 +179,11 @@ fn openapi_json_is_generated_from_the_code() {
         .and_then(|p| p.iter().find(|p| p["name"] == "Idempotency-Key"))
         .expect("the Idempotency-Key header");
     assert_eq!(key["schema"]["maxLength"], tasker::service::MAX_KEY_CHARS);
+    let limit = document["paths"]["/tasks"]["get"]["parameters"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "limit"))
+        .expect("the limit parameter");
+    assert_eq!(limit["schema"]["maximum"], tasker::service::MAX_PAGE_SIZE);
     for path in [
         "/tasks",
         "/tasks/{id}",

@@ -16,15 +16,13 @@ use crate::domain::TaskStatus;
 use crate::domain::template::DEFAULT_NAMESPACE;
 use crate::http::AppState;
 use crate::http::correlation::CorrelationId;
-use crate::service::{self, MAX_KEY_CHARS, TaskView, Tasker};
+use crate::service::{self, MAX_KEY_CHARS, MAX_PAGE_SIZE, TaskView, Tasker};
 use crate::store::{Page, TaskQuery};
 
 /// The header that makes creation idempotent.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Tasks per page unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 50;
-/// The most tasks one page holds.
-const MAX_LIMIT: u32 = 500;
 
 /// Tasks as JSON, each with its dependency graph when asked (three
 /// statements for the whole page).
@@ -148,11 +146,11 @@ pub async fn list(
 ) -> Answer<Response> {
     let scope = access.scope_somewhere(TASK_READ)?;
     let limit = filter.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
         return Err(Problem::bad_input(
             StatusCode::BAD_REQUEST,
             "limit",
-            format!("must be 1 to {MAX_LIMIT}"),
+            format!("must be 1 to {MAX_PAGE_SIZE}"),
         ));
     }
     let after = filter
@@ -172,9 +170,9 @@ pub async fn list(
         })
         .collect::<Answer<Vec<_>>>()?;
     let query = TaskQuery {
-        namespace: filter.namespace.clone(),
-        name: filter.name.clone(),
-        version: filter.version.clone(),
+        namespace: filter.namespace,
+        name: filter.name,
+        version: filter.version,
         statuses,
         tags: split(filter.tag.as_deref()).map(str::to_owned).collect(),
         created_after: filter.created_after,
