@@ -82,34 +82,90 @@ pub fn bad_input(field: &str, message: impl std::fmt::Display) -> async_graphql:
         .extend_with(|_, e| e.set("field", field))
 }
 
-/// Opaque to the client; the detail is logged once with the same reference.
-pub fn internal(detail: &dyn std::fmt::Display) -> async_graphql::Error {
+/// Log a fault on the server's side once; the reference the caller is given.
+fn log_internal(detail: &dyn std::fmt::Display) -> String {
     let reference = uuid::Uuid::new_v4().simple().to_string();
     error!(reference = %reference, error = %detail, "internal error");
+    reference
+}
+
+fn internal_message(reference: &str) -> String {
+    format!("internal error (reference {reference})")
+}
+
+/// Opaque to the client; the detail is logged once with the same reference.
+pub fn internal(detail: &dyn std::fmt::Display) -> async_graphql::Error {
+    let reference = log_internal(detail);
     ErrorCode::Internal
-        .error(format!("internal error (reference {reference})"))
+        .error(internal_message(&reference))
         .extend_with(|_, e| e.set("reference", reference.as_str()))
+}
+
+/// A service error as every front end (GraphQL, REST) tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Told {
+    /// Its code.
+    pub code: ErrorCode,
+    /// The input at fault (its GraphQL name), for bad input in one field.
+    pub field: Option<String>,
+    /// What the caller may read (for a field, without the field's name).
+    pub message: String,
+    /// For a fault on the server's side: the reference logged with the detail.
+    pub reference: Option<String>,
+}
+
+impl Told {
+    /// Classify `err` (an exhaustive match: a new variant forces a
+    /// decision), logging what the caller is not told.
+    pub fn of(err: &service::Error) -> Self {
+        use service::Error as E;
+        let told = |code: ErrorCode, message: String| Self {
+            code,
+            field: None,
+            message,
+            reference: None,
+        };
+        match err {
+            E::BadInput { field, message } => Self {
+                field: Some(field.clone()),
+                ..told(ErrorCode::BadUserInput, message.clone())
+            },
+            E::Template(_) | E::Context(_) => told(ErrorCode::BadUserInput, err.to_string()),
+            E::PayloadTooLarge { .. } => told(ErrorCode::PayloadTooLarge, err.to_string()),
+            E::NotFound { .. } => told(ErrorCode::NotFound, err.to_string()),
+            E::Conflict { .. } => told(ErrorCode::Conflict, err.to_string()),
+            E::InvalidTransition { .. } => told(ErrorCode::InvalidTransition, err.to_string()),
+            E::LeaseLost { .. } => told(ErrorCode::LeaseLost, err.to_string()),
+            E::Unavailable(_) => {
+                warn!(error = %err, "storage unavailable");
+                told(
+                    ErrorCode::Unavailable,
+                    "storage is busy or unreachable; retry later".to_owned(),
+                )
+            }
+            E::SharedUnavailable(message) => told(ErrorCode::Unavailable, message.clone()),
+            E::Internal(_) | E::ExportFailed { .. } => {
+                let reference = log_internal(err);
+                Self {
+                    reference: Some(reference.clone()),
+                    ..told(ErrorCode::Internal, internal_message(&reference))
+                }
+            }
+        }
+    }
 }
 
 impl From<service::Error> for GqlError {
     fn from(err: service::Error) -> Self {
-        use service::Error as E;
-        let coded = match &err {
-            E::BadInput { field, message } => bad_input(field, message),
-            E::Template(_) | E::Context(_) => ErrorCode::BadUserInput.error(err.to_string()),
-            E::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge.error(err.to_string()),
-            E::NotFound { .. } => ErrorCode::NotFound.error(err.to_string()),
-            E::Conflict { .. } => ErrorCode::Conflict.error(err.to_string()),
-            E::InvalidTransition { .. } => ErrorCode::InvalidTransition.error(err.to_string()),
-            E::LeaseLost { .. } => ErrorCode::LeaseLost.error(err.to_string()),
-            E::Unavailable(_) => {
-                warn!(error = %err, "storage unavailable");
-                ErrorCode::Unavailable.error("storage is busy or unreachable; retry later")
-            }
-            E::SharedUnavailable(message) => ErrorCode::Unavailable.error(message.clone()),
-            E::Internal(_) | E::ExportFailed { .. } => internal(&err),
+        let told = Told::of(&err);
+        let coded = match &told.field {
+            Some(field) => bad_input(field, &told.message),
+            None => told.code.error(told.message),
         };
-        GqlError(coded)
+        GqlError(match told.reference {
+            Some(reference) => coded.extend_with(|_, e| e.set("reference", reference.as_str())),
+            None => coded,
+        })
     }
 }
 
@@ -285,6 +341,29 @@ mod tests {
                 assert!(!gql.message.contains("secret"), "{}", gql.message);
             }
         }
+    }
+
+    #[test]
+    fn a_bad_field_is_told_apart_and_a_fault_by_its_reference_only() {
+        let field = Told::of(&service::Error::BadInput {
+            field: "bypassSteps".into(),
+            message: "not skippable".into(),
+        });
+        assert_eq!(
+            (field.field.as_deref(), field.message.as_str()),
+            (Some("bypassSteps"), "not skippable")
+        );
+        let gql: async_graphql::Error = GqlError::from(service::Error::BadInput {
+            field: "bypassSteps".into(),
+            message: "not skippable".into(),
+        })
+        .into();
+        assert_eq!(gql.message, "bypassSteps: not skippable");
+        let fault = Told::of(&service::Error::Internal(crate::store::Error::Corrupt {
+            message: "secret detail".into(),
+        }));
+        let reference = fault.reference.expect("a reference");
+        assert_eq!(fault.message, format!("internal error (reference {reference})"));
     }
 
     #[test]

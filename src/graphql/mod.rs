@@ -13,7 +13,7 @@ mod types;
 
 use async_graphql::{Data, Schema};
 
-pub use error::{ErrorCode, ErrorCodes};
+pub use error::{ErrorCode, ErrorCodes, Told};
 pub use loaders::Loaders;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;

@@ -1,6 +1,6 @@
 //! How REST routes fail: `{code, message}` (plus `field` for bad input),
-//! the codes of GraphQL's `extensions.code` with their HTTP statuses. Every
-//! service error maps through one exhaustive match.
+//! the codes of GraphQL's `extensions.code` with their HTTP statuses. Service
+//! errors are classified once, by [`Told`], for both front ends.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Denied;
-use crate::graphql::ErrorCode;
+use crate::graphql::{ErrorCode, Told};
 use crate::service;
 
 /// A failed REST call.
@@ -79,61 +79,40 @@ impl IntoResponse for Problem {
 
 impl From<Denied> for Problem {
     fn from(denied: Denied) -> Self {
-        match denied {
-            Denied::Unauthenticated(_) => Self::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthenticated,
-                denied.to_string(),
-            ),
-            Denied::Forbidden(_) => {
-                Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, denied.to_string())
-            }
-        }
+        let code = match denied {
+            Denied::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Denied::Forbidden(_) => ErrorCode::Forbidden,
+        };
+        Self::new(status_of(code), code, denied.to_string())
     }
 }
 
 impl From<service::Error> for Problem {
     fn from(err: service::Error) -> Self {
-        use service::Error as E;
-        let message = err.to_string();
-        match &err {
-            E::BadInput { field, message } => {
-                Self::bad_input(StatusCode::UNPROCESSABLE_ENTITY, &snake_case(field), message)
-            }
-            E::Template(_) | E::Context(_) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::BadUserInput, message)
-            }
-            E::PayloadTooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, message)
-            }
-            E::NotFound { .. } => Self::not_found(message),
-            E::Conflict { .. } => Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message),
-            E::InvalidTransition { .. } => {
-                Self::new(StatusCode::CONFLICT, ErrorCode::InvalidTransition, message)
-            }
-            E::LeaseLost { .. } => Self::new(StatusCode::CONFLICT, ErrorCode::LeaseLost, message),
-            E::Unavailable(_) => {
-                tracing::warn!(error = %err, "storage unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::Unavailable,
-                    "storage is busy or unreachable; retry later",
-                )
-            }
-            E::SharedUnavailable(text) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Unavailable,
-                text.clone(),
-            ),
-            E::Internal(_) | E::ExportFailed { .. } => {
-                let reference = uuid::Uuid::new_v4().simple().to_string();
-                tracing::error!(reference = %reference, error = %err, "internal error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::Internal,
-                    format!("internal error (reference {reference})"),
-                )
-            }
+        let told = Told::of(&err);
+        match &told.field {
+            Some(field) => Self::bad_input(status_of(told.code), &snake_case(field), told.message),
+            None => Self::new(status_of(told.code), told.code, told.message),
+        }
+    }
+}
+
+/// The HTTP status of a code a REST route answers with. Bad input that
+/// reached a service is well-formed JSON breaking a rule, hence 422 (the
+/// body and parameter parsers answer 400 themselves).
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadUserInput => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict | ErrorCode::InvalidTransition | ErrorCode::LeaseLost => StatusCode::CONFLICT,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Unavailable | ErrorCode::Lagged => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // GraphQL request errors: no REST route answers with them.
+        ErrorCode::QueryTooComplex | ErrorCode::GraphqlParseFailed | ErrorCode::GraphqlValidationFailed => {
+            StatusCode::BAD_REQUEST
         }
     }
 }
