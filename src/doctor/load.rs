@@ -8,12 +8,15 @@ use futures::StreamExt;
 
 use super::hierarchy::REQUEST;
 use super::preflight::{Reachable, preflight};
-use super::probe::poll;
 use super::prometheus::selector;
 use super::{Check, Probe, Report, TraceSpan, new_trace_context};
 
 /// The operation name the doctor's createTask requests carry.
 const OPERATION: &str = "DoctorCreateTask";
+
+/// What to look at when Prometheus counted fewer requests than were sent.
+const UNCOUNTED_FIX: &str =
+    "requests that reached another replica are counted there: is every replica a target?";
 
 /// How hard to push and what to require.
 #[derive(Debug, Clone)]
@@ -105,15 +108,10 @@ async fn baseline(probe: &Probe, count: &str) -> Result<(f64, f64), Check> {
         .create_traced(&traceparent)
         .await
         .map_err(|e| fail(format!("the warm-up request failed: {e}")))?;
-    let want = earlier.unwrap_or(0.0) + 1.0;
-    poll(probe.timeout, || async {
-        match probe.sum_at(count, None).await? {
-            (Some(value), at) if value >= want => Ok((value, at)),
-            (value, _) => Err(format!("{count} = {value:?}, waiting for {want}")),
-        }
-    })
-    .await
-    .map_err(fail)
+    probe
+        .sum_reaching(count, earlier.unwrap_or(0.0) + 1.0)
+        .await
+        .map_err(fail)
 }
 
 /// Counts, errors and quantiles: the counters' growth between the baseline
@@ -126,14 +124,10 @@ async fn from_prometheus(
     before_at: f64,
     report: &mut Report,
 ) {
-    let want = before + plan.requests as f64;
-    let after = poll(probe.timeout, || async {
-        match probe.sum_at(count, None).await? {
-            (Some(value), at) if value >= want => Ok(at),
-            (value, _) => Err(format!("{count} = {value:?}, waiting for {want}")),
-        }
-    })
-    .await;
+    let after = probe
+        .sum_reaching(count, before + plan.requests as f64)
+        .await
+        .map(|(_, at)| at);
     let grew = |at: f64, selector: &str| {
         let offset = ((at - before_at) * 1000.0).round().max(1.0);
         format!("({selector} - {selector} offset {offset}ms)")
@@ -151,7 +145,7 @@ async fn from_prometheus(
                     plan.requests,
                     probe.timeout.as_secs()
                 ),
-                "requests that reached another replica are counted there: is every replica a target?",
+                UNCOUNTED_FIX,
             ));
             return;
         }
@@ -199,7 +193,7 @@ async fn from_prometheus(
         Check::fail(
             "requests counted",
             format!("Prometheus counted {total:.0} of {} requests", plan.requests),
-            "requests that reached another replica are counted there: is every replica a target?",
+            UNCOUNTED_FIX,
         )
     });
     let errors = (total - ok.unwrap_or(0.0)).max(0.0);

@@ -136,6 +136,18 @@ impl Probe {
         Ok((vector.value(), vector.at))
     }
 
+    /// Wait until `sum(expr)` reaches `want`; its value and evaluation time
+    /// then, or the last value seen.
+    pub(super) async fn sum_reaching(&self, expr: &str, want: f64) -> Result<(f64, f64), String> {
+        poll(self.timeout, || async {
+            match self.sum_at(expr, None).await? {
+                (Some(value), at) if value >= want => Ok((value, at)),
+                (value, _) => Err(format!("{expr} = {value:?}, waiting for {want}")),
+            }
+        })
+        .await
+    }
+
     pub(super) async fn sum(&self, expr: &str) -> Result<Option<f64>, String> {
         Ok(self.sum_at(expr, None).await?.0)
     }

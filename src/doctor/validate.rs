@@ -110,14 +110,12 @@ async fn counted_baseline(probe: &Probe) -> Result<f64, Check> {
         .finish(&warm_up.id)
         .await
         .map_err(|e| fail(format!("the warm-up task: {e}")))?;
-    poll(probe.timeout, || async {
-        probe
-            .sum(&counter)
-            .await?
-            .ok_or_else(|| format!("{counter}: no series"))
-    })
-    .await
-    .map_err(|e| {
+    // The series appears with the warm-up task's completion, at 1.
+    probe
+        .sum_reaching(&counter, 1.0)
+        .await
+        .map(|(value, _)| value)
+        .map_err(|e| {
         Check::fail(
             NAME,
             format!("the warm-up task {} was not counted: {e}", warm_up.id),
