@@ -42,11 +42,17 @@ async fn tasks_json(tasker: &Tasker, tasks: Vec<TaskView>, graphs: bool) -> Answ
         .collect())
 }
 
-async fn task_or_404(tasker: &Tasker, id: uuid::Uuid) -> Answer<TaskView> {
-    tasker
+/// Task `id` if the caller may read it: refused without the permission
+/// anywhere (before the lookup, so ids reveal nothing), 404 when unknown,
+/// refused outside the caller's namespaces.
+async fn readable_task(tasker: &Tasker, access: &Access, id: uuid::Uuid) -> Answer<TaskView> {
+    access.scope_somewhere(TASK_READ)?;
+    let task = tasker
         .task(id)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("task {id} not found")))
+        .ok_or_else(|| Problem::not_found(format!("task {id} not found")))?;
+    access.require(TASK_READ, Some(&task.namespace))?;
+    Ok(task)
 }
 
 /// Create a task from a template.
@@ -247,9 +253,7 @@ pub async fn get(
     Params(params): Params<TaskParams>,
 ) -> Answer<Json<Task>> {
     let id = parse_id(&id, "id")?;
-    access.scope_somewhere(TASK_READ)?;
-    let task = task_or_404(&state.tasker, id).await?;
-    access.require(TASK_READ, Some(&task.namespace))?;
+    let task = readable_task(&state.tasker, &access, id).await?;
     let mut tasks = tasks_json(&state.tasker, vec![task], params.include_dependencies).await?;
     tasks
         .pop()
@@ -322,9 +326,7 @@ pub async fn steps(
     Path(id): Path<String>,
 ) -> Answer<Json<StepList>> {
     let id = parse_id(&id, "id")?;
-    access.scope_somewhere(TASK_READ)?;
-    let task = task_or_404(&state.tasker, id).await?;
-    access.require(TASK_READ, Some(&task.namespace))?;
+    readable_task(&state.tasker, &access, id).await?;
     let steps = state.tasker.steps_of_tasks(&[id]).await?;
     let ids: Vec<uuid::Uuid> = steps.iter().map(|s| s.id).collect();
     let mut results = state.tasker.step_results(&ids).await?;
