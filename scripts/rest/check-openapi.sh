@@ -11,26 +11,11 @@ cd "$(dirname "$0")/../.."
 
 tasker="${1:-target/debug/tasker}"
 examples="${2:-25}"
-work="$(mktemp -d)"
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/lib/services.sh
 
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/rest/requirements.txt
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$tasker" --database-url "sqlite://$work/tasker.db?mode=rwc" --log-format json \
-  serve --listen "127.0.0.1:${port}" --templates examples/templates >"$work/tasker.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 150); do
-  curl -fsS -o /dev/null "http://127.0.0.1:${port}/health/ready" 2>/dev/null && break
-  sleep 0.2
-done
+python_env "$work/venv" scripts/rest/requirements.txt
+port="$(free_port)"
+start_tasker "$tasker" "$port"
 
 set +e
 "$work/venv/bin/schemathesis" --config-file scripts/rest/schemathesis.toml run \

@@ -11,32 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 tasker="${1:-target/debug/tasker}"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { # URL WHAT LOG
-  for _ in $(seq 1 150); do
-    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "$2 did not come up at $1; its log:" >&2
-  tail -n 40 "$3" >&2 || true
-  exit 1
-}
+. scripts/lib/services.sh
 
 echo "--- OTLP receiver (opentelemetry-proto)"
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/telemetry/requirements.txt
+python_env "$work/venv" scripts/telemetry/requirements.txt
 "$work/venv/bin/python" scripts/telemetry/otlp_receiver.py --port 0 --port-file "$work/receiver.port" \
   >"$work/receiver.log" 2>&1 &
-pids+=($!)
+keep
 for _ in $(seq 1 100); do [ -s "$work/receiver.port" ] && break; sleep 0.1; done
 traces="http://127.0.0.1:$(cat "$work/receiver.port")"
 wait_for "$traces/health" "the OTLP receiver" "$work/receiver.log"
@@ -44,11 +25,7 @@ wait_for "$traces/health" "the OTLP receiver" "$work/receiver.log"
 echo "--- tasker serve (SQLite, traces to $traces)"
 tasker_port="$(free_port)"
 server="http://127.0.0.1:${tasker_port}"
-OTEL_EXPORTER_OTLP_ENDPOINT="$traces" OTEL_BSP_SCHEDULE_DELAY=200 \
-  "$tasker" --database-url "sqlite://$work/tasker.db?mode=rwc" --log-format json \
-  serve --listen "127.0.0.1:${tasker_port}" --templates examples/templates >"$work/tasker.log" 2>&1 &
-pids+=($!)
-wait_for "$server/health/ready" "tasker" "$work/tasker.log"
+OTEL_EXPORTER_OTLP_ENDPOINT="$traces" OTEL_BSP_SCHEDULE_DELAY=200 start_tasker "$tasker" "$tasker_port"
 
 echo "--- Prometheus (Debian's package) scraping $server every second"
 bin="$(bash scripts/fetch-prometheus.sh)"
@@ -70,7 +47,7 @@ YAML
 "$bin/promtool" check config "$work/prometheus.yml" >/dev/null
 "$bin/prometheus" --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:${prometheus_port}" >"$work/prometheus.log" 2>&1 &
-pids+=($!)
+keep
 wait_for "$prometheus/-/ready" "Prometheus" "$work/prometheus.log"
 
 doctor=("$tasker" doctor telemetry --server "$server" --prometheus "$prometheus" --traces "$traces")
