@@ -71,7 +71,7 @@ impl Subscriber for Feed {
         let mut route = settings.router.route(event.name, event.task_id);
         // Routed lines the log filter would drop cost no payload, no filtering.
         route.log = route.log.filter(|level| log_enabled(*level));
-        route.span &= tracing::enabled!(kind: tracing::metadata::Kind::SPAN, Level::INFO);
+        route.span = route.span && tracing::enabled!(kind: tracing::metadata::Kind::SPAN, Level::INFO);
         if !route.metric && route.log.is_none() && !route.span {
             return;
         }

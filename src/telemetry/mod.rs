@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::Metadata;
 use tracing::subscriber::Interest;
-use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
@@ -81,6 +81,14 @@ impl<S> Filter<S> for Gate {
     fn callsite_enabled(&self, _: &'static Metadata<'static>) -> Interest {
         Interest::sometimes()
     }
+
+    // No level is ruled out by the gate. Without a hint, the subscriber's
+    // would be none, tracing's global maximum level TRACE, and every disabled
+    // debug or trace callsite (sea-orm's and hyper's, on every statement and
+    // request) would ask the filters instead of failing one comparison.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::TRACE)
+    }
 }
 
 /// Log lines leave out the handler span: its one field is already on the
@@ -114,9 +122,8 @@ where
     } else {
         lines.boxed()
     };
-    lines
-        .with_filter(filter.and(gate).and(filter_fn(not_handler_span)))
-        .boxed()
+    let not_handler = filter_fn(not_handler_span).with_max_level_hint(LevelFilter::TRACE);
+    lines.with_filter(filter.and(gate).and(not_handler)).boxed()
 }
 
 /// Install the global subscriber for log lines only. `RUST_LOG` wins over
@@ -130,11 +137,28 @@ pub fn init_logging(config: &LogConfig, target: LogTarget) {
 /// both while `gate` is open (default: always). `RUST_LOG` applies to log
 /// lines only. Calling it twice keeps the first subscriber.
 pub fn install(config: &LogConfig, target: LogTarget, traces: Option<&TraceExport>, gate: Option<Gate>) {
-    let filter = EnvFilter::try_from_default_env()
+    let _ = tracing_subscriber::registry()
+        .with(layers(config, target, traces, gate))
+        .try_init();
+}
+
+/// The log filter: `RUST_LOG`, else `log.level`.
+fn log_filter(config: &LogConfig) -> EnvFilter {
+    EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| EnvFilter::new("info"))
         // sqlx logs every statement at INFO.
-        .add_directive("sqlx=warn".parse().unwrap_or_default());
+        .add_directive("sqlx=warn".parse().unwrap_or_default())
+}
+
+/// The layers [`install`] puts on the registry.
+fn layers(
+    config: &LogConfig,
+    target: LogTarget,
+    traces: Option<&TraceExport>,
+    gate: Option<Gate>,
+) -> Vec<Box<dyn Layer<Registry> + Send + Sync>> {
+    let filter = log_filter(config);
     let terminal = match target {
         LogTarget::Stdout => std::io::stdout().is_terminal(),
         LogTarget::Stderr => std::io::stderr().is_terminal(),
@@ -156,7 +180,7 @@ pub fn install(config: &LogConfig, target: LogTarget, traces: Option<&TraceExpor
     let lines = log_lines(filter, json, writer, gate.clone());
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![lines];
     layers.extend(traces.map(|t| t.layer(gate)));
-    let _ = tracing_subscriber::registry().with(layers).try_init();
+    layers
 }
 
 #[cfg(test)]
@@ -199,6 +223,35 @@ mod tests {
         tracing::subscriber::with_default(subscriber, emit);
         let bytes = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
         serde_json::from_slice(&bytes).expect("one JSON line")
+    }
+
+    #[test]
+    fn the_subscriber_tells_tracing_the_most_verbose_level_it_can_use() {
+        use tracing::Subscriber as _;
+
+        use crate::config::TracingConfig;
+        use crate::telemetry::traces::Target;
+
+        let config = LogConfig {
+            format: "json".to_owned(),
+            level: "info".to_owned(),
+        };
+        // RUST_LOG, when the test runner has it, wins over the configured level.
+        let logged = log_filter(&config).max_level_hint();
+        assert!(logged.is_some());
+        let lines = tracing_subscriber::registry().with(layers(&config, LogTarget::Discard, None, None));
+        assert_eq!(lines.max_level_hint(), logged);
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let target = Target::Configured("http://127.0.0.1:9/v1/traces".to_owned());
+        let traces = TraceExport::new(&TracingConfig::default(), &target).expect("an exporter");
+        let both = tracing_subscriber::registry().with(layers(
+            &config,
+            LogTarget::Discard,
+            Some(&traces),
+            Some(Gate::new(false)),
+        ));
+        assert_eq!(both.max_level_hint(), logged.max(Some(LevelFilter::INFO)));
+        traces.shutdown();
     }
 
     #[test]

@@ -14,7 +14,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
 use tracing_subscriber::{Layer, Registry};
 
 use super::Gate;
@@ -97,13 +97,15 @@ impl TraceExport {
     /// The layer feeding the exported spans (and warnings inside them, as span
     /// events) while `gate` is open.
     pub fn layer(&self, gate: Gate) -> Box<dyn Layer<Registry> + Send + Sync> {
+        // Every exported span is an INFO span.
         let exported = filter_fn(|meta| {
             if meta.is_span() {
                 EXPORTED_SPANS.contains(&meta.name())
             } else {
                 *meta.level() <= Level::WARN
             }
-        });
+        })
+        .with_max_level_hint(LevelFilter::INFO);
         tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer("tasker"))
             .with_location(false)
