@@ -186,14 +186,14 @@ pub(super) async fn run(
         // Each round's pair ran back to back: their ratio cancels the drift
         // between rounds (a growing database, the disk's mood) that the two
         // medians each carry.
-        let paired = median(
-            off.runs
-                .iter()
-                .zip(&on.runs)
-                .filter_map(|(off, on)| overhead_percent(*off, *on))
-                .collect(),
-        )
-        .unwrap_or_default();
+        let mut pairs: Vec<f64> = off
+            .runs
+            .iter()
+            .zip(&on.runs)
+            .filter_map(|(off, on)| overhead_percent(*off, *on))
+            .collect();
+        pairs.sort_by(f64::total_cmp);
+        let paired = median(pairs.clone()).unwrap_or_default();
         if !as_json {
             println!(
                 "{backend} · {} ({} steps/task), {tasks} tasks{} × {} rounds: observability off {:.0} steps/s, on {:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
@@ -209,6 +209,8 @@ pub(super) async fn run(
                 on.steps_per_s,
             );
             println!("  runs off: {:.0?}  on: {:.0?}", off.runs, on.runs);
+            // The spread says how far the median can be trusted on this machine.
+            println!("  paired overheads, sorted (%): {pairs:.1?}");
             println!(
                 "  CPU per 1,000 steps (median): off {:.0} ms, on {:.0} ms",
                 off.cpu_ms_per_1000_steps, on.cpu_ms_per_1000_steps
@@ -226,6 +228,7 @@ pub(super) async fn run(
             "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.runs.len(),
             "preload": preload, "off": off, "on": on,
             "overhead_percent": overhead, "paired_overhead_percent": paired,
+            "paired_overheads_percent": pairs,
         }));
     }
     engine.stop().await;
