@@ -22,10 +22,13 @@ python_env "$work/venv" scripts/rest/requirements.txt
 port="$(free_port)"
 start_tasker "$tasker" "$port"
 
+config="$PWD/scripts/rest/schemathesis.toml"
 set +e
-"$work/venv/bin/schemathesis" --config-file scripts/rest/schemathesis.toml run \
+# From the scratch directory: schemathesis and hypothesis keep their caches
+# (.schemathesis/, .hypothesis/) in the working directory.
+(cd "$work" && "$work/venv/bin/schemathesis" --config-file "$config" run \
   "http://127.0.0.1:${port}/openapi.json" --max-examples "$examples" \
-  --workers 1 --seed 1 --no-color
+  --workers 1 --seed 1 --no-color)
 code=$?
 set -e
 if [ "$code" -ne 0 ]; then
