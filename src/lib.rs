@@ -25,3 +25,11 @@ pub mod registry;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+
+/// Install ring as rustls's crypto provider, which every reqwest client
+/// (the http handler, the OTLP exporter, the command-line client) needs
+/// before it is built: reqwest is compiled without one so that only ring is.
+/// Installing again is harmless (the first provider stays).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

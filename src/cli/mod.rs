@@ -120,8 +120,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         LogTarget::Stderr
     };
     config.validate()?;
-    // reqwest (the http handler, the OTLP exporter) needs a TLS provider first.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // The command-line client and the doctor build reqwest clients too.
+    crate::install_tls_provider();
     // Only the service exports spans: a tool's spans would be fragments.
     let traces = match (
         &command,

@@ -241,7 +241,6 @@ mod tests {
         assert!(logged.is_some());
         let lines = tracing_subscriber::registry().with(layers(&config, LogTarget::Discard, None, None));
         assert_eq!(lines.max_level_hint(), logged);
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let target = Target::Configured("http://127.0.0.1:9/v1/traces".to_owned());
         let traces = TraceExport::new(&TracingConfig::default(), &target).expect("an exporter");
         let both = tracing_subscriber::registry().with(layers(

@@ -71,6 +71,7 @@ impl TraceExport {
     /// Build the exporter. Call it outside the async runtime or in
     /// `spawn_blocking`: the HTTP client is a blocking one.
     pub fn new(config: &TracingConfig, target: &Target) -> Result<Self, TraceSetupError> {
+        crate::install_tls_provider();
         let builder = SpanExporter::builder().with_http();
         let builder = match target {
             Target::Configured(url) => builder.with_endpoint(url.clone()),

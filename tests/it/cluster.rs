@@ -103,7 +103,7 @@ async fn three_replicas_one_killed_and_restarted_finish_every_task_once_and_keep
 
     let prefix = format!("tasker_test_{}", Uuid::new_v4().simple());
     let mut replicas: Vec<Server> = (0..3).map(|_| replica(&db, &redis, &prefix)).collect();
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    tasker::install_tls_provider();
     let client = reqwest::Client::new();
     for r in &replicas {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -24,7 +24,7 @@ async fn listen() -> (tokio::net::TcpListener, String) {
 }
 
 fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    tasker::install_tls_provider();
     reqwest::Client::new()
 }
 

@@ -160,7 +160,7 @@ fn one<'a>(spans: &'a [Span], what: &str, pick: impl Fn(&Span) -> bool) -> &'a S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    tasker::install_tls_provider();
     let (collector, received) = receiver().await;
     let dir = tempfile::tempdir().expect("dir");
     let server = serve(dir.path(), &collector);

@@ -103,9 +103,7 @@ impl Http {
     fn client(&self) -> Result<&reqwest::Client, HandlerError> {
         self.client
             .get_or_init(|| {
-                // reqwest is built without a crypto provider so that only ring is
-                // compiled; installing twice is harmless (the first one stays).
-                let _ = rustls::crypto::ring::default_provider().install_default();
+                crate::install_tls_provider();
                 reqwest::Client::builder()
                     .user_agent(concat!("tasker/", env!("CARGO_PKG_VERSION")))
                     .build()

@@ -65,7 +65,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(config: Config) -> TestApp {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        tasker::install_tls_provider();
         let app = App::build(&config, HandlerRegistry::with_builtins())
             .await
             .expect("app builds");
