@@ -17,6 +17,9 @@ pub mod api;
 pub mod ceiling;
 pub mod fanout;
 pub mod graph;
+pub mod usage;
+
+pub use usage::{Usage, memory_mb, open_files, peak_rss_mb};
 
 use crate::events::EventName;
 use crate::service::{CreateTask, Error, Result, Tasker};
@@ -179,6 +182,11 @@ pub struct Throughput {
     pub create_latency: Percentiles,
     /// Process CPU time per 1,000 steps (Linux).
     pub cpu_ms_per_1000_steps: Option<f64>,
+    /// Context switches of the process per 1,000 steps (Linux).
+    pub context_switches_per_1000_steps: Option<f64>,
+    /// Share of the machine's CPU time stolen by the hypervisor during the run,
+    /// in percent (Linux).
+    pub steal_percent: Option<f64>,
     /// Peak resident memory of the process (Linux).
     pub peak_rss_mb: Option<f64>,
 }
@@ -350,13 +358,14 @@ pub async fn create_many(
 
 /// Wait until every task of `batch` finished and measure the run. With
 /// `from_engine_start`, the clock starts at that instant (tasks created before
-/// the engine ran) instead of at the first task's creation.
+/// the engine ran) instead of at the first task's creation; with `before`,
+/// what the run cost is measured from that reading.
 pub async fn finish(
     tasker: &Tasker,
     shape: Shape,
     batch: CreatedBatch,
     from_engine_start: Option<chrono::DateTime<chrono::Utc>>,
-    cpu_before: Option<f64>,
+    before: Option<Usage>,
 ) -> Result<Throughput> {
     let CreatedBatch {
         ids,
@@ -398,9 +407,8 @@ pub async fn finish(
         _ => started.elapsed().as_secs_f64(),
     };
     let steps = tasks * shape.steps();
-    let cpu_ms_per_1000_steps = cpu_before
-        .zip(cpu_time())
-        .map(|(before, after)| (after - before) * 1000.0 / steps.max(1) as f64 * 1000.0);
+    let spent = before.map(|b| b.until(&Usage::now())).unwrap_or_default();
+    let per_1000_steps = |x: f64| x / steps.max(1) as f64 * 1000.0;
     Ok(Throughput {
         tasks,
         steps,
@@ -409,47 +417,18 @@ pub async fn finish(
         steps_per_s: steps as f64 / elapsed_s,
         creations_per_s: tasks as f64 / creation_s.max(1e-6),
         create_latency: Percentiles::of(create_latencies),
-        cpu_ms_per_1000_steps,
+        cpu_ms_per_1000_steps: spent.cpu_s.map(|s| per_1000_steps(s * 1000.0)),
+        context_switches_per_1000_steps: spent.context_switches.map(|n| per_1000_steps(n as f64)),
+        steal_percent: spent.steal_percent,
         peak_rss_mb: peak_rss_mb(),
     })
 }
 
 /// Create the tasks while the engine runs, then wait for all of them.
 pub async fn throughput(tasker: &Tasker, shape: Shape, tasks: usize, creators: usize) -> Result<Throughput> {
-    let cpu_before = cpu_time();
+    let before = Usage::now();
     let batch = create_many(tasker, shape, tasks, creators).await?;
-    finish(tasker, shape, batch, None, cpu_before).await
-}
-
-/// User + system CPU seconds of this process (Linux `/proc`, 100 ticks/s).
-pub fn cpu_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after_name = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-/// Peak resident set size of this process in MiB (Linux `/proc`).
-pub fn peak_rss_mb() -> Option<f64> {
-    memory_mb("self", "VmHWM")
-}
-
-/// A memory figure in MiB of process `pid` (or `self`) from `/proc/<pid>/status`:
-/// `VmHWM` (peak resident), `VmRSS` (resident now).
-pub fn memory_mb(pid: &str, key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status
-        .lines()
-        .find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Open file descriptors of this process (Linux `/proc`): sockets included.
-pub fn open_files() -> Option<usize> {
-    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
+    finish(tasker, shape, batch, None, Some(before)).await
 }
 
 #[cfg(test)]

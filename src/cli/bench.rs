@@ -31,7 +31,7 @@ pub(super) struct BenchArgs {
     /// Create every throughput task before the engine starts, then time only the
     /// engine draining them (engine capacity without creation competing).
     #[arg(long)]
-    preload: bool,
+    pub(super) preload: bool,
     /// Measure the GraphQL API over HTTP instead: createTask at concurrency
     /// 1, 16 and 64 (`--tasks` requests each), and the 100-task nested query
     /// (`--latency-samples` runs).
@@ -58,7 +58,11 @@ pub(super) struct BenchArgs {
     observability: bool,
     /// Rounds of the --observability comparison.
     #[arg(long, default_value_t = 3, requires = "observability")]
-    rounds: usize,
+    pub(super) rounds: usize,
+    /// Run only one side of the --observability comparison, `off` or `on`
+    /// (to profile each side alone, e.g. under `perf record`).
+    #[arg(long, value_parser = ["off", "on"], requires = "observability")]
+    pub(super) only: Option<String>,
     /// Measure how the engine holds up as the database grows instead: fill it
     /// to each of these stored task counts (comma-separated), then time the
     /// engine alone draining `--tasks` more at each.
@@ -113,11 +117,11 @@ pub(super) async fn preloaded(
 ) -> anyhow::Result<(Running, Tasker, bench::Throughput)> {
     engine.stop().await;
     let batch = bench::create_many(plain, shape, tasks, creators).await?;
-    let cpu_before = bench::cpu_time();
+    let before = bench::Usage::now();
     let start = crate::store::storage_time(chrono::Utc::now());
     let engine = start_engine(plain, config);
     let tasker = plain.clone().with_engine(engine.handle.clone());
-    let run = bench::finish(&tasker, shape, batch, Some(start), cpu_before).await?;
+    let run = bench::finish(&tasker, shape, batch, Some(start), Some(before)).await?;
     Ok((engine, tasker, run))
 }
 
@@ -173,17 +177,7 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
         return super::bench_graph::run(args.latency_samples.max(1), args.json, config).await;
     }
     if args.observability {
-        let tasks = args.tasks.max(1);
-        return super::bench_observability::run(
-            &args.shapes,
-            tasks,
-            args.creators,
-            args.rounds,
-            args.preload,
-            args.json,
-            config,
-        )
-        .await;
+        return super::bench_observability::run(&args, config).await;
     }
     let plain = app::open(&config, HandlerRegistry::with_builtins()).await?;
     let mut engine = start_engine(&plain, &config);

@@ -18,11 +18,11 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::bench::{preloaded, start_engine};
+use super::bench::{BenchArgs, preloaded, start_engine};
 use crate::app;
-use crate::bench::{self, Shape};
+use crate::bench;
 use crate::config::{Config, LogConfig};
-use crate::domain::analysis::median;
+use crate::domain::median::{median, median_interval};
 use crate::handlers::HandlerRegistry;
 use crate::telemetry::traces::Target;
 use crate::telemetry::{self, Gate, LogTarget, TraceExport};
@@ -72,6 +72,8 @@ fn collector(cancel: CancellationToken) -> anyhow::Result<(String, Arc<Received>
 struct Side {
     steps_per_s: Vec<f64>,
     cpu_ms_per_1000_steps: Vec<f64>,
+    context_switches_per_1000_steps: Vec<f64>,
+    steal_percent: Vec<f64>,
     creations_per_s: Vec<f64>,
     steps_per_transaction: Vec<f64>,
 }
@@ -82,6 +84,8 @@ struct Medians {
     runs: Vec<f64>,
     steps_per_s: f64,
     cpu_ms_per_1000_steps: f64,
+    context_switches_per_1000_steps: f64,
+    steal_percent: f64,
     creations_per_s: f64,
     steps_per_transaction: f64,
 }
@@ -90,6 +94,9 @@ impl Side {
     fn add(&mut self, run: &bench::Throughput, transactions: u64) {
         self.steps_per_s.push(run.steps_per_s);
         self.cpu_ms_per_1000_steps.extend(run.cpu_ms_per_1000_steps);
+        self.context_switches_per_1000_steps
+            .extend(run.context_switches_per_1000_steps);
+        self.steal_percent.extend(run.steal_percent);
         self.creations_per_s.push(run.creations_per_s);
         self.steps_per_transaction
             .push(run.steps as f64 / transactions.max(1) as f64);
@@ -100,6 +107,8 @@ impl Side {
         Medians {
             steps_per_s: middle(&self.steps_per_s),
             cpu_ms_per_1000_steps: middle(&self.cpu_ms_per_1000_steps),
+            context_switches_per_1000_steps: middle(&self.context_switches_per_1000_steps),
+            steal_percent: middle(&self.steal_percent),
             creations_per_s: middle(&self.creations_per_s),
             steps_per_transaction: middle(&self.steps_per_transaction),
             runs: self.steps_per_s,
@@ -112,18 +121,16 @@ fn overhead_percent(off: f64, on: f64) -> Option<f64> {
     (off > 0.0).then(|| (off - on) / off * 100.0)
 }
 
-/// Run `rounds` × (off, on) throughput runs of each shape; with `preload`,
-/// each run's tasks are created before the engine starts and only the engine
-/// draining them is timed.
-pub(super) async fn run(
-    shapes: &[Shape],
-    tasks: usize,
-    creators: usize,
-    rounds: usize,
-    preload: bool,
-    as_json: bool,
-    config: Config,
-) -> anyhow::Result<ExitCode> {
+/// Run `--rounds` × (off, on) throughput runs of each shape (or one side
+/// only); with `--preload`, each run's tasks are created before the engine
+/// starts and only the engine draining them is timed.
+pub(super) async fn run(args: &BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
+    let (tasks, creators, preload, as_json) = (args.tasks.max(1), args.creators, args.preload, args.json);
+    let measured: &[bool] = match args.only.as_deref() {
+        Some("off") => &[false],
+        Some(_) => &[true],
+        None => &[false, true],
+    };
     let stop = CancellationToken::new();
     let (url, received) = collector(stop.clone())?;
     let tracing_config = config.tracing.clone();
@@ -142,17 +149,16 @@ pub(super) async fn run(
     let mut tasker = plain.clone().with_engine(engine.handle.clone());
     let backend = super::bench::backend_name(&tasker);
     let mut reports = Vec::new();
-    for shape in shapes {
+    for shape in &args.shapes {
         bench::prepare(&tasker, *shape).await?;
         let mut sides = [Side::default(), Side::default()];
-        for round in 0..rounds.max(1) {
+        for round in 0..args.rounds.max(1) {
             // Alternate which runs first so that drift (a growing database,
             // a warming cache) does not favour one side.
-            let order = if round % 2 == 0 {
-                [false, true]
-            } else {
-                [true, false]
-            };
+            let mut order = measured.to_vec();
+            if round % 2 == 1 {
+                order.reverse();
+            }
             for observed in order {
                 gate.set(observed);
                 if observed {
@@ -194,41 +200,84 @@ pub(super) async fn run(
             .collect();
         pairs.sort_by(f64::total_cmp);
         let paired = median(pairs.clone()).unwrap_or_default();
+        let interval = median_interval(pairs.clone(), 0.95);
         if !as_json {
-            println!(
-                "{backend} · {} ({} steps/task), {tasks} tasks{} × {} rounds: observability off {:.0} steps/s, on {:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
+            let measured_as = if preload {
+                " created first, engine alone timed"
+            } else {
+                ""
+            };
+            let title = format!(
+                "{backend} · {} ({} steps/task), {tasks} tasks{measured_as}",
                 shape.name(),
-                shape.steps(),
-                if preload {
-                    " created first, engine alone timed"
-                } else {
-                    ""
-                },
-                off.runs.len(),
-                off.steps_per_s,
-                on.steps_per_s,
+                shape.steps()
             );
+            // Each figure for the sides that ran: both, or the one of --only.
+            let both = |off_value: f64, on_value: f64, unit: &str, decimals: usize| {
+                [("off", &off, off_value), ("on", &on, on_value)]
+                    .iter()
+                    .filter(|(_, side, _)| !side.runs.is_empty())
+                    .map(|(name, _, v)| format!("{name} {v:.decimals$}{unit}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if on.runs.is_empty() || off.runs.is_empty() {
+                println!(
+                    "{title} × {} rounds, one side only: {} steps/s (median)",
+                    off.runs.len().max(on.runs.len()),
+                    both(off.steps_per_s, on.steps_per_s, "", 0)
+                );
+            } else {
+                println!(
+                    "{title} × {} rounds: observability off {:.0} steps/s, on {:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
+                    off.runs.len(),
+                    off.steps_per_s,
+                    on.steps_per_s,
+                );
+                // The spread says how far the median can be trusted on this machine.
+                println!("  paired overheads, sorted (%): {pairs:.1?}");
+                match interval {
+                    Some((low, high)) => println!(
+                        "  95% confidence interval of the median paired overhead: {low:.1}% … {high:.1}%"
+                    ),
+                    None => println!("  (six rounds at least give a 95% confidence interval of the median)"),
+                }
+            }
             println!("  runs off: {:.0?}  on: {:.0?}", off.runs, on.runs);
-            // The spread says how far the median can be trusted on this machine.
-            println!("  paired overheads, sorted (%): {pairs:.1?}");
             println!(
-                "  CPU per 1,000 steps (median): off {:.0} ms, on {:.0} ms",
-                off.cpu_ms_per_1000_steps, on.cpu_ms_per_1000_steps
+                "  CPU per 1,000 steps (median): {}",
+                both(off.cpu_ms_per_1000_steps, on.cpu_ms_per_1000_steps, " ms", 0)
             );
             println!(
-                "  task creations/s (median): off {:.0}, on {:.0}",
-                off.creations_per_s, on.creations_per_s
+                "  context switches per 1,000 steps (median): {}",
+                both(
+                    off.context_switches_per_1000_steps,
+                    on.context_switches_per_1000_steps,
+                    "",
+                    0
+                )
+            );
+            // A shared virtual machine's host takes CPU time away unevenly:
+            // what a run lost to it, beside what it measured.
+            println!(
+                "  CPU time stolen by the hypervisor (median): {}",
+                both(off.steal_percent, on.steal_percent, "%", 1)
             );
             println!(
-                "  steps per engine transaction (median): off {:.1}, on {:.1}",
-                off.steps_per_transaction, on.steps_per_transaction
+                "  task creations/s (median): {}",
+                both(off.creations_per_s, on.creations_per_s, "", 0)
+            );
+            println!(
+                "  steps per engine transaction (median): {}",
+                both(off.steps_per_transaction, on.steps_per_transaction, "", 1)
             );
         }
         reports.push(json!({
-            "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.runs.len(),
+            "backend": backend, "shape": shape, "tasks": tasks, "rounds": off.runs.len().max(on.runs.len()),
             "preload": preload, "off": off, "on": on,
             "overhead_percent": overhead, "paired_overhead_percent": paired,
             "paired_overheads_percent": pairs,
+            "paired_overhead_interval_95": interval.map(|(low, high)| [low, high]),
         }));
     }
     engine.stop().await;

@@ -7,6 +7,7 @@ pub mod change;
 pub mod context;
 pub mod dag;
 pub mod error;
+pub mod median;
 pub mod readiness;
 pub mod redact;
 pub mod state;

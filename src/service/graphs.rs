@@ -10,10 +10,9 @@ use uuid::Uuid;
 
 use super::views::StepView;
 use super::{Error, Result, Tasker};
-use crate::domain::analysis::{
-    EstimateSource, GraphAnalysis, StepInput, StepRuntime, analyze, estimate, median,
-};
+use crate::domain::analysis::{EstimateSource, GraphAnalysis, StepInput, StepRuntime, analyze, estimate};
 use crate::domain::dag::Dag;
+use crate::domain::median::median;
 use crate::domain::template::dag_of;
 use crate::store::{self, StoredTemplate};
 

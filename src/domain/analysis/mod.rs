@@ -321,13 +321,6 @@ fn bottlenecks(
     found
 }
 
-/// The median of `values` (the lower middle one for an even count); `None`
-/// when there are none.
-pub fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len().checked_sub(1)? / 2).copied()
-}
-
 /// The estimate for a step: observed p50, else the handler's, else the default.
 pub fn estimate(handler: &str, observed_ms: Option<f64>, config: &AnalysisConfig) -> (f64, EstimateSource) {
     if let Some(ms) = observed_ms {

@@ -352,10 +352,3 @@ proptest! {
         }
     }
 }
-
-#[test]
-fn median_takes_the_lower_middle() {
-    assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
-    assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.0));
-    assert_eq!(median(Vec::new()), None);
-}

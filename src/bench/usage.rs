@@ -1,0 +1,180 @@
+//! What a run cost and what the machine did meanwhile, from Linux `/proc`:
+//! this process's CPU time, memory, open files and context switches, and the
+//! share of the machine's CPU time the hypervisor gave to other guests
+//! (steal), which on a shared virtual machine moves throughput more than
+//! most of what a benchmark compares.
+
+/// Counters read at the start of a run, compared with their values at its end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    cpu_s: Option<f64>,
+    ticks: Option<Ticks>,
+    switches: Option<u64>,
+}
+
+/// What changed between two [`Usage`] readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    /// Process CPU seconds (user + system).
+    pub cpu_s: Option<f64>,
+    /// Share of the machine's CPU time stolen by the hypervisor, in percent.
+    pub steal_percent: Option<f64>,
+    /// Context switches of the process's threads (voluntary and not).
+    pub context_switches: Option<u64>,
+}
+
+impl Usage {
+    /// Read the counters now (none of them off Linux).
+    pub fn now() -> Self {
+        Self {
+            cpu_s: cpu_time(),
+            ticks: std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|stat| Ticks::parse(stat.lines().next()?)),
+            switches: context_switches(),
+        }
+    }
+
+    /// What was spent from `self` until `later`.
+    pub fn until(&self, later: &Usage) -> Spent {
+        Spent {
+            cpu_s: self.cpu_s.zip(later.cpu_s).map(|(a, b)| b - a),
+            steal_percent: self.ticks.zip(later.ticks).and_then(|(a, b)| a.steal_percent(b)),
+            context_switches: self
+                .switches
+                .zip(later.switches)
+                .map(|(a, b)| b.saturating_sub(a)),
+        }
+    }
+}
+
+/// The machine's CPU time in ticks: stolen, and all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ticks {
+    steal: u64,
+    total: u64,
+}
+
+impl Ticks {
+    /// The aggregate `cpu` line of `/proc/stat`.
+    fn parse(line: &str) -> Option<Self> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let values = fields
+            .map(|f| f.parse::<u64>().ok())
+            .collect::<Option<Vec<u64>>>()?;
+        // user nice system idle iowait irq softirq steal, then guest and
+        // guest_nice, which are already counted in user and nice.
+        Some(Self {
+            steal: *values.get(7)?,
+            total: values.iter().take(8).sum(),
+        })
+    }
+
+    fn steal_percent(self, later: Ticks) -> Option<f64> {
+        let total = later.total.checked_sub(self.total).filter(|t| *t > 0)?;
+        let steal = later.steal.checked_sub(self.steal)?;
+        Some(steal as f64 * 100.0 / total as f64)
+    }
+}
+
+/// User + system CPU seconds of this process (Linux `/proc`, 100 ticks/s).
+pub fn cpu_time() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Context switches of this process's live threads: a thread that ended
+/// takes its count with it, so read it over runs whose threads persist.
+pub fn context_switches() -> Option<u64> {
+    let threads = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut sum = 0;
+    for thread in threads.flatten() {
+        // A thread may end between listing and reading: it counts as none.
+        let Ok(status) = std::fs::read_to_string(thread.path().join("status")) else {
+            continue;
+        };
+        sum += switches_in(&status);
+    }
+    Some(sum)
+}
+
+fn switches_in(status: &str) -> u64 {
+    status
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            matches!(key, "voluntary_ctxt_switches" | "nonvoluntary_ctxt_switches")
+                .then(|| value.trim().parse::<u64>().ok())?
+        })
+        .sum()
+}
+
+/// Peak resident set size of this process in MiB (Linux `/proc`).
+pub fn peak_rss_mb() -> Option<f64> {
+    memory_mb("self", "VmHWM")
+}
+
+/// A memory figure in MiB of process `pid` (or `self`) from `/proc/<pid>/status`:
+/// `VmHWM` (peak resident), `VmRSS` (resident now).
+pub fn memory_mb(pid: &str, key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Open file descriptors of this process (Linux `/proc`): sockets included.
+pub fn open_files() -> Option<usize> {
+    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_is_the_stolen_share_of_all_ticks_between_two_readings() {
+        let before = Ticks::parse("cpu  100 0 50 800 10 0 5 35 7 0").expect("parses");
+        assert_eq!(
+            before,
+            Ticks {
+                steal: 35,
+                total: 1000
+            }
+        );
+        let after = Ticks::parse("cpu  200 0 90 1500 10 0 5 195 9 0").expect("parses");
+        // 160 of the 1,000 ticks in between were stolen; guest ticks are not added twice.
+        assert_eq!(before.steal_percent(after), Some(16.0));
+        assert_eq!(before.steal_percent(before), None, "no time passed");
+        assert_eq!(Ticks::parse("cpu0 1 2 3 4 5 6 7 8"), None, "one core's line");
+        assert_eq!(Ticks::parse("cpu 1 2 3"), None, "a kernel without steal");
+    }
+
+    #[test]
+    fn context_switches_add_both_kinds() {
+        let status =
+            "Name:\ttokio-rt-worker\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n";
+        assert_eq!(switches_in(status), 127);
+        assert_eq!(switches_in("Name:\tx\n"), 0);
+    }
+
+    #[test]
+    fn a_reading_of_this_process_moves_forward() {
+        let before = Usage::now();
+        let after = Usage::now();
+        let spent = before.until(&after);
+        if cfg!(target_os = "linux") {
+            assert!(spent.cpu_s.is_some_and(|s| s >= 0.0));
+            assert!(spent.context_switches.is_some());
+        }
+    }
+}
