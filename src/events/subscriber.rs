@@ -26,9 +26,6 @@ const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// before handing them over (the delay a subscriber sees under load).
 const BURST_WINDOW: Duration = Duration::from_millis(5);
 
-/// Longest a delivery task handles events before it lets other tasks run.
-const DELIVERY_SLICE: Duration = Duration::from_micros(100);
-
 /// Something that reacts to events. Implement it and pass it to
 /// [`Subscribers::subscribe`] with the names or `prefix.*` patterns it wants.
 #[async_trait::async_trait]
@@ -292,19 +289,17 @@ async fn deliver(
             batch = batches.recv() => batch,
         };
         let Some(batch) = batch else { break };
-        let mut slice = Instant::now();
         for event in batch {
             if entry.cancel.is_cancelled() {
                 break 'batches;
             }
             // Now and then, let the runtime's other tasks run: a request
             // holding SQLite's single writer between two statements must not
-            // wait behind a whole batch of telemetry. Not after every event:
-            // a trip through the scheduler costs about as much as an event.
-            if slice.elapsed() >= DELIVERY_SLICE {
-                tokio::task::yield_now().await;
-                slice = Instant::now();
-            }
+            // wait behind a whole batch of telemetry. Tokio's budget yields
+            // once per 128 units of work; yielding on a clock (every 100 µs)
+            // parked the worker each time, a system call and often a wake-up
+            // of the other worker (see BENCHMARKS.md).
+            tokio::task::coop::consume_budget().await;
             let handled = AssertUnwindSafe(subscriber.handle(event)).catch_unwind().await;
             waiting.fetch_sub(1, Ordering::AcqRel);
             entry.stats.delivered.fetch_add(1, Ordering::Relaxed);
