@@ -74,15 +74,28 @@ impl Redactor {
     /// `text` with `word=value` and `word: value` pairs filtered.
     pub fn redact_text<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         match &self.pairs {
-            Some(pairs) => pairs.replace_all(text, format!("${{1}}{FILTERED}")),
-            None => std::borrow::Cow::Borrowed(text),
+            // Every pair has a `:` or `=`: most text (names, ids, statuses)
+            // has neither and need not go through the regex.
+            Some(pairs) if text.contains([':', '=']) => pairs.replace_all(text, format!("${{1}}{FILTERED}")),
+            _ => std::borrow::Cow::Borrowed(text),
         }
     }
 
     /// True when values under `key` are filtered.
     pub fn is_sensitive(&self, key: &str) -> bool {
-        let key = normalize(key);
-        self.words.iter().any(|w| key.contains(w.as_str()))
+        if !key.is_ascii() {
+            let key = normalize(key);
+            return self.words.iter().any(|w| key.contains(w.as_str()));
+        }
+        // The same comparison without a lower-cased copy of every key of
+        // every logged payload.
+        let fold = |b: u8| if b == b'-' { b'_' } else { b.to_ascii_lowercase() };
+        self.words.iter().any(|word| {
+            let word = word.as_bytes();
+            key.as_bytes()
+                .windows(word.len())
+                .any(|part| part.iter().zip(word).all(|(k, w)| fold(*k) == *w))
+        })
     }
 
     /// `value` with every sensitive entry replaced by [`FILTERED`].
@@ -184,6 +197,18 @@ mod tests {
         assert_eq!(r.redact_text("no secrets here"), "no secrets here");
         let reason = json!({"reason": "worker: token=abc"});
         assert_eq!(r.redact(&reason)["reason"], "worker: token=[FILTERED]");
+    }
+
+    #[test]
+    fn keys_match_in_any_case_and_script() {
+        let r = redactor();
+        for key in ["X-Api-Key", "DB_PASSWORD", "refreshToken", "Ключ-Token", "secret"] {
+            assert!(r.is_sensitive(key), "{key}");
+        }
+        for key in ["api", "pass_word", "tok", "Ключ", ""] {
+            assert!(!r.is_sensitive(key), "{key}");
+        }
+        assert!(Redactor::new(&["contraseña"]).is_sensitive("Mi_Contraseña"));
     }
 
     #[test]
