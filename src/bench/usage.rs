@@ -106,14 +106,18 @@ pub fn context_switches() -> Option<u64> {
 }
 
 fn switches_in(status: &str) -> u64 {
-    status
-        .lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            matches!(key, "voluntary_ctxt_switches" | "nonvoluntary_ctxt_switches")
-                .then(|| value.trim().parse::<u64>().ok())?
-        })
+    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+        .iter()
+        .filter_map(|key| status_field(status, key))
         .sum()
+}
+
+/// The number of a `/proc/*/status` line `key:\t<number>[ kB]`.
+fn status_field(status: &str, key: &str) -> Option<u64> {
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Peak resident set size of this process in MiB (Linux `/proc`).
@@ -125,11 +129,7 @@ pub fn peak_rss_mb() -> Option<f64> {
 /// `VmHWM` (peak resident), `VmRSS` (resident now).
 pub fn memory_mb(pid: &str, key: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status
-        .lines()
-        .find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    Some(status_field(&status, key)? as f64 / 1024.0)
 }
 
 /// Open file descriptors of this process (Linux `/proc`): sockets included.
@@ -165,6 +165,11 @@ mod tests {
             "Name:\ttokio-rt-worker\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n";
         assert_eq!(switches_in(status), 127);
         assert_eq!(switches_in("Name:\tx\n"), 0);
+        assert_eq!(
+            status_field("VmHWM:\t  20480 kB\nVmRSS:\t 1024 kB\n", "VmRSS"),
+            Some(1024)
+        );
+        assert_eq!(status_field("VmRSSx:\t1 kB\n", "VmRSS"), None, "a longer key");
     }
 
     #[test]
