@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +13,15 @@ use crate::config::Config;
 use crate::engine::EngineHandle;
 use crate::handlers::HandlerRegistry;
 use crate::service::Tasker;
+
+/// One side of the --observability comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Observed {
+    /// Observability off.
+    Off,
+    /// Fully on.
+    On,
+}
 
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
@@ -61,8 +70,8 @@ pub(super) struct BenchArgs {
     pub(super) rounds: usize,
     /// Run only one side of the --observability comparison, `off` or `on`
     /// (to profile each side alone, e.g. under `perf record`).
-    #[arg(long, value_parser = ["off", "on"], requires = "observability")]
-    pub(super) only: Option<String>,
+    #[arg(long, requires = "observability")]
+    pub(super) only: Option<Observed>,
     /// Measure how the engine holds up as the database grows instead: fill it
     /// to each of these stored task counts (comma-separated), then time the
     /// engine alone draining `--tasks` more at each.

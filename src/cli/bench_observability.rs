@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::bench::{BenchArgs, preloaded, start_engine};
+use super::bench::{BenchArgs, Observed, preloaded, start_engine};
 use crate::app;
 use crate::bench;
 use crate::config::{Config, LogConfig};
@@ -126,9 +126,9 @@ fn overhead_percent(off: f64, on: f64) -> Option<f64> {
 /// starts and only the engine draining them is timed.
 pub(super) async fn run(args: &BenchArgs, config: Config) -> anyhow::Result<ExitCode> {
     let (tasks, creators, preload, as_json) = (args.tasks.max(1), args.creators, args.preload, args.json);
-    let measured: &[bool] = match args.only.as_deref() {
-        Some("off") => &[false],
-        Some(_) => &[true],
+    let measured: &[bool] = match args.only {
+        Some(Observed::Off) => &[false],
+        Some(Observed::On) => &[true],
         None => &[false, true],
     };
     let stop = CancellationToken::new();
