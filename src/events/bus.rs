@@ -27,9 +27,7 @@ impl EventBus {
         if !self.has_subscribers() {
             return;
         }
-        for event in workflow::events_for(changes) {
-            self.publish(event);
-        }
+        workflow::events_for(changes, |event| self.publish(event));
     }
 
     /// Publish one event.

@@ -26,13 +26,11 @@ fn about_task(name: EventName, t: &TaskChange) -> Event {
         .with("name", t.name.clone())
 }
 
-/// Every event a committed batch of changes publishes, in order.
-pub fn events_for(changes: Vec<Change>) -> Vec<Event> {
-    // A task change brings up to two workflow events, and a task with step
-    // changes one more (tasks usually have several): room for them up front,
-    // so that the events are not moved while the list grows.
-    let task_changes = changes.iter().filter(|c| matches!(c, Change::Task(_))).count();
-    let mut out = Vec::with_capacity(changes.len() + 2 * task_changes + changes.len() / 2 + 1);
+/// Hand `emit` every event a committed batch of changes publishes, in order.
+/// Each is handed over as soon as it is known: a turn of the engine commits
+/// hundreds of changes, and collecting their events first cost a large
+/// allocation (and its page faults) on every turn.
+pub fn events_for(changes: Vec<Change>, mut emit: impl FnMut(Event)) {
     let mut order: Vec<Uuid> = Vec::new();
     let mut progress: HashMap<Uuid, Progress> = HashMap::new();
     for change in changes {
@@ -50,7 +48,7 @@ pub fn events_for(changes: Vec<Change>) -> Vec<Event> {
                 if finishing {
                     p.finished = true;
                     let started = about_task(EventName::WorkflowTaskFinalizationStarted, t);
-                    out.push(started.with("to", t.to.as_str()));
+                    emit(started.with("to", t.to.as_str()));
                 }
                 let starting = t.from == Some(TaskStatus::Pending) && t.to == TaskStatus::InProgress;
                 let follow_up = if starting {
@@ -62,8 +60,8 @@ pub fn events_for(changes: Vec<Change>) -> Vec<Event> {
                 } else {
                     None
                 };
-                out.push(Event::from_change(change));
-                out.extend(follow_up);
+                emit(Event::from_change(change));
+                follow_up.into_iter().for_each(&mut emit);
             }
             Change::Step(s) => {
                 if s.from == Some(StepStatus::Pending) && s.to == StepStatus::Enqueued {
@@ -72,7 +70,7 @@ pub fn events_for(changes: Vec<Change>) -> Vec<Event> {
                     p.settled.push(s.step_name.clone());
                 }
                 p.at = Some(s.at);
-                out.push(Event::from_change(change));
+                emit(Event::from_change(change));
             }
         }
     }
@@ -84,16 +82,15 @@ pub fn events_for(changes: Vec<Change>) -> Vec<Event> {
         if !p.discovered.is_empty() {
             let count = p.discovered.len();
             let event = Event::new(EventName::WorkflowViableStepsDiscovered, at).task(task_id);
-            out.push(event.with("step_names", p.discovered).with("count", count));
+            emit(event.with("step_names", p.discovered).with("count", count));
         } else if !p.settled.is_empty() && !p.finished {
             let event = Event::new(EventName::WorkflowNoViableSteps, at).task(task_id);
-            out.push(event.with("settled_steps", p.settled).with(
+            emit(event.with("settled_steps", p.settled).with(
                 "reason",
                 "no step became ready: the task waits on running or retrying steps",
             ));
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -137,6 +134,12 @@ mod tests {
         })
     }
 
+    fn events_of(changes: Vec<Change>) -> Vec<Event> {
+        let mut events = Vec::new();
+        events_for(changes, |e| events.push(e));
+        events
+    }
+
     fn names(events: &[Event]) -> Vec<&'static str> {
         events.iter().map(|e| e.name.as_str()).collect()
     }
@@ -144,7 +147,7 @@ mod tests {
     #[test]
     fn a_completed_parent_that_readies_children_announces_them() {
         let t = Uuid::now_v7();
-        let events = events_for(vec![
+        let events = events_of(vec![
             step(t, "a", StepStatus::InProgress, StepStatus::Complete),
             step(t, "b", StepStatus::Pending, StepStatus::Enqueued),
             step(t, "c", StepStatus::Pending, StepStatus::Enqueued),
@@ -166,9 +169,9 @@ mod tests {
     #[test]
     fn a_settled_step_that_readies_nothing_says_so_unless_the_task_finished() {
         let t = Uuid::now_v7();
-        let waiting = events_for(vec![step(t, "a", StepStatus::InProgress, StepStatus::Complete)]);
+        let waiting = events_of(vec![step(t, "a", StepStatus::InProgress, StepStatus::Complete)]);
         assert_eq!(names(&waiting), ["step.completed", "workflow.no_viable_steps"]);
-        let finished = events_for(vec![
+        let finished = events_of(vec![
             step(t, "a", StepStatus::InProgress, StepStatus::Complete),
             task(t, Some(TaskStatus::InProgress), TaskStatus::Complete),
         ]);
@@ -187,7 +190,7 @@ mod tests {
     #[test]
     fn a_starting_task_publishes_start_requested_then_task_started() {
         let t = Uuid::now_v7();
-        let events = events_for(vec![task(t, Some(TaskStatus::Pending), TaskStatus::InProgress)]);
+        let events = events_of(vec![task(t, Some(TaskStatus::Pending), TaskStatus::InProgress)]);
         assert_eq!(names(&events), ["task.start_requested", "workflow.task_started"]);
     }
 
@@ -201,7 +204,7 @@ mod tests {
             step(t, "a", StepStatus::InProgress, StepStatus::Complete),
             task(t, Some(TaskStatus::InProgress), TaskStatus::Complete),
         ];
-        let events = events_for(changes.clone());
+        let events = events_of(changes.clone());
         let state: Vec<&Change> = events.iter().filter_map(|e| e.change.as_ref()).collect();
         assert_eq!(state, changes.iter().collect::<Vec<_>>());
         for event in &events {
