@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
+use uuid::fmt::Hyphenated;
 
 use super::scheduler::Report;
 use super::{Running, Shared, TaskInputs};
@@ -163,15 +164,18 @@ fn spawn_attempt(
 }
 
 fn attempt_span(step: &workflow_step::Model, task: &TaskInputs, attempt: u32) -> Span {
+    // Ids written out once here, not by each layer that records them.
+    let (mut task_id, mut step_id) = ([0; Hyphenated::LENGTH], [0; Hyphenated::LENGTH]);
     let span = info_span!(
         "step.attempt",
         otel.kind = "consumer",
-        task_id = %step.task_id,
-        step_id = %step.id,
-        step = %step.name,
+        task_id = &*step.task_id.hyphenated().encode_lower(&mut task_id),
+        step_id = &*step.id.hyphenated().encode_lower(&mut step_id),
+        step = step.name.as_str(),
         attempt,
-        handler = %step.handler,
-        correlation_id = task.correlation_id.as_deref().unwrap_or_default(),
+        handler = step.handler.as_str(),
+        // Left out, not empty, when the task has none.
+        correlation_id = task.correlation_id.as_deref(),
     );
     if let Some(parent) = &task.trace_parent {
         parent.adopt(&span);

@@ -262,6 +262,10 @@ async fn request_task_attempt_and_handler_spans_form_one_trace_at_the_collector(
         assert_eq!(attempt.parent, task_span.id, "attempts hang under the task");
         assert_eq!(attempt.kind, 5, "SPAN_KIND_CONSUMER");
         assert_eq!(attempt.attributes["task_id"], task_id);
+        // The request's correlation id, which the task keeps for its attempts.
+        let correlation_id = &request.attributes["correlation_id"];
+        assert!(!correlation_id.is_empty());
+        assert_eq!(attempt.attributes.get("correlation_id"), Some(correlation_id));
         let handler = one(&spans, "handler of an attempt", |s| {
             s.name == "handler" && s.parent == attempt.id
         });
