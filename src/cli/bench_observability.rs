@@ -188,7 +188,12 @@ pub(super) async fn run(args: &BenchArgs, config: Config) -> anyhow::Result<Exit
         }
         gate.set(false);
         let [off, on] = sides.map(|side| side.medians());
-        let overhead = overhead_percent(off.steps_per_s, on.steps_per_s).unwrap_or_default();
+        // With --only, one side has no runs: no overhead to speak of (before,
+        // `--only off` reported 100 %).
+        let compared = !off.runs.is_empty() && !on.runs.is_empty();
+        let overhead = compared
+            .then(|| overhead_percent(off.steps_per_s, on.steps_per_s))
+            .flatten();
         // Each round's pair ran back to back: their ratio cancels the drift
         // between rounds (a growing database, the disk's mood) that the two
         // medians each carry.
@@ -199,7 +204,7 @@ pub(super) async fn run(args: &BenchArgs, config: Config) -> anyhow::Result<Exit
             .filter_map(|(off, on)| overhead_percent(*off, *on))
             .collect();
         pairs.sort_by(f64::total_cmp);
-        let paired = median(pairs.clone()).unwrap_or_default();
+        let paired = median(pairs.clone());
         let interval = median_interval(pairs.clone(), 0.95);
         if !as_json {
             let measured_as = if preload {
@@ -221,7 +226,7 @@ pub(super) async fn run(args: &BenchArgs, config: Config) -> anyhow::Result<Exit
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            if on.runs.is_empty() || off.runs.is_empty() {
+            if !compared {
                 println!(
                     "{title} × {} rounds, one side only: {} steps/s (median)",
                     off.runs.len().max(on.runs.len()),
@@ -229,10 +234,12 @@ pub(super) async fn run(args: &BenchArgs, config: Config) -> anyhow::Result<Exit
                 );
             } else {
                 println!(
-                    "{title} × {} rounds: observability off {:.0} steps/s, on {:.0} steps/s (median); overhead {overhead:.1}% (median of the rounds' paired overheads: {paired:.1}%)",
+                    "{title} × {} rounds: observability off {:.0} steps/s, on {:.0} steps/s (median); overhead {:.1}% (median of the rounds' paired overheads: {:.1}%)",
                     off.runs.len(),
                     off.steps_per_s,
                     on.steps_per_s,
+                    overhead.unwrap_or_default(),
+                    paired.unwrap_or_default(),
                 );
                 // The spread says how far the median can be trusted on this machine.
                 println!("  paired overheads, sorted (%): {pairs:.1?}");
