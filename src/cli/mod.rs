@@ -127,7 +127,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         &command,
         traces::target(&config.tracing, |v| std::env::var(v).ok()),
     ) {
-        (Command::Serve(_), Some(target)) => Some(TraceExport::new(&config.tracing, &target)?),
+        // Its threads start under the telemetry policy: the engine goes first.
+        (Command::Serve(_), Some(target)) => Some(telemetry::background::inherited(|| {
+            TraceExport::new(&config.tracing, &target)
+        })?),
         _ => None,
     };
     match &command {

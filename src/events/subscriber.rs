@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::FutureExt;
+use tokio::runtime::Handle;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -147,6 +148,21 @@ impl Subscribers {
         replace: bool,
         queue: usize,
     ) -> Result<(), RegistryError> {
+        let here = Handle::current();
+        self.subscribe_on(&here, name, patterns, subscriber, replace, queue)
+    }
+
+    /// [`Subscribers::subscribe_with_queue`], the subscriber's tasks running
+    /// on `runtime` (the telemetry thread's, say) rather than the caller's.
+    pub fn subscribe_on(
+        &self,
+        runtime: &Handle,
+        name: &str,
+        patterns: &[&str],
+        subscriber: Arc<dyn Subscriber>,
+        replace: bool,
+        queue: usize,
+    ) -> Result<(), RegistryError> {
         let key = name.to_owned();
         let entry = SubscriberEntry {
             patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
@@ -167,8 +183,15 @@ impl Subscribers {
             waiting: Arc::clone(&waiting),
             capacity: queue.max(1),
         };
-        tokio::spawn(pump(name.to_owned(), entry.clone(), rx, queue, self.clone()));
-        tokio::spawn(deliver(name.to_owned(), entry, received, waiting, subscriber));
+        // Tasks on another runtime stop with the caller's, whose services
+        // they hold (a pool, the bus): it drops this watch when it shuts down.
+        let cancel = entry.cancel.clone();
+        tokio::spawn(async move {
+            let _stop_on_drop = cancel.clone().drop_guard();
+            cancel.cancelled().await;
+        });
+        runtime.spawn(pump(name.to_owned(), entry.clone(), rx, queue, self.clone()));
+        runtime.spawn(deliver(name.to_owned(), entry, received, waiting, subscriber));
         Ok(())
     }
 

@@ -24,6 +24,7 @@ pub struct TaskInfoCache {
     tasker: Tasker,
     capacity: usize,
     known: HashMap<Uuid, Arc<TaskInfo>>,
+    reads_on: Option<tokio::runtime::Handle>,
 }
 
 impl TaskInfoCache {
@@ -33,7 +34,16 @@ impl TaskInfoCache {
             tasker,
             capacity,
             known: HashMap::new(),
+            reads_on: None,
         }
+    }
+
+    /// Read the database on `runtime`: the cache's owner runs on another one
+    /// (the telemetry thread's), whose I/O driver the pool's connections
+    /// should not depend on.
+    pub fn reading_on(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.reads_on = Some(runtime);
+        self
     }
 
     /// The services behind the cache.
@@ -55,7 +65,14 @@ impl TaskInfoCache {
         if let Some(found) = self.known.get(&task_id) {
             return Ok(Some(Arc::clone(found)));
         }
-        let Some(task) = self.tasker.task(task_id).await? else {
+        let tasker = self.tasker.clone();
+        let read = async move { tasker.task(task_id).await };
+        let task = match &self.reads_on {
+            // Fails only when that runtime is shutting down: nothing to tell then.
+            Some(runtime) => runtime.spawn(read).await.unwrap_or(Ok(None))?,
+            None => read.await?,
+        };
+        let Some(task) = task else {
             return Ok(None);
         };
         let info = Arc::new(TaskInfo {

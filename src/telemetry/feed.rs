@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 use tracing::{Level, debug, error, info, info_span, trace, warn};
 
@@ -12,7 +13,7 @@ use crate::domain::change::Change;
 use crate::events::{Event, Subscriber};
 use crate::registry::RegistryError;
 use crate::service::{TaskInfo, TaskInfoCache, Tasker};
-use crate::telemetry::traces;
+use crate::telemetry::{background, traces};
 
 /// Tasks whose namespace the feed keeps.
 const TASKS_REMEMBERED: usize = 100_000;
@@ -142,12 +143,16 @@ impl Subscriber for Feed {
 }
 
 /// Route every event from now on, with a queue of `queue` events (events
-/// missed beyond it are counted as dropped).
+/// missed beyond it are counted as dropped), on the telemetry thread.
 pub fn follow(tasker: &Tasker, queue: usize) -> Result<(), RegistryError> {
+    let here = Handle::current();
+    let tasks = TaskInfoCache::new(tasker.clone(), TASKS_REMEMBERED).reading_on(here.clone());
     let feed = Feed {
-        tasks: Mutex::new(TaskInfoCache::new(tasker.clone(), TASKS_REMEMBERED)),
+        tasks: Mutex::new(tasks),
     };
+    // Off the engine's threads (see `background`), unless that thread is missing.
+    let runtime = background::runtime().unwrap_or(here);
     tasker
         .subscribers()
-        .subscribe_with_queue(NAME, &["*"], Arc::new(feed), true, queue)
+        .subscribe_on(&runtime, NAME, &["*"], Arc::new(feed), true, queue)
 }

@@ -1,6 +1,7 @@
 //! Logs: `tracing` to stdout, pretty on a terminal and JSON lines otherwise;
 //! traces exported over OTLP; and the Prometheus metrics.
 
+pub mod background;
 mod export;
 mod feed;
 mod histogram;

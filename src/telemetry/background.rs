@@ -1,0 +1,130 @@
+//! The telemetry thread: the telemetry subscriber (metrics, log lines) runs
+//! here, and the trace exporter's threads start from a thread like it, all
+//! under Linux's `SCHED_BATCH` policy. Such a thread gets its fair share of
+//! the CPU but never preempts another when it wakes up: with as many busy
+//! threads as cores, telemetry waits for the engine to yield instead of
+//! interrupting a turn that holds the database's write lock. It still runs
+//! whenever a core is free, and under saturation it keeps its share, so its
+//! queue does not overflow any sooner than at the engine's own priority.
+
+use std::sync::OnceLock;
+
+use tokio::runtime::Handle;
+
+/// The telemetry thread's runtime, started on first use; `None` when no
+/// thread could be started (callers then use their own runtime).
+pub fn runtime() -> Option<Handle> {
+    static RUNTIME: OnceLock<Option<Handle>> = OnceLock::new();
+    RUNTIME.get_or_init(start).clone()
+}
+
+fn start() -> Option<Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("tasker-telemetry".to_owned())
+        .spawn(move || {
+            yield_to_others();
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => {
+                    let _ = tx.send(Some(runtime.handle().clone()));
+                    // Lives as long as the process, like the log subscriber.
+                    runtime.block_on(std::future::pending::<()>());
+                }
+                Err(err) => {
+                    eprintln!("cannot start the telemetry runtime: {err}");
+                    let _ = tx.send(None);
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => rx.recv().ok().flatten(),
+        Err(err) => {
+            eprintln!("cannot start the telemetry thread: {err}");
+            None
+        }
+    }
+}
+
+/// Run `build` on a short-lived thread under the telemetry policy, so that
+/// the threads it starts (the span exporter's batch thread, its HTTP
+/// client's) inherit the policy: Linux copies it to every new thread.
+pub fn inherited<T: Send>(build: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let builder = scope.spawn(|| {
+            yield_to_others();
+            build()
+        });
+        match builder.join() {
+            Ok(built) => built,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Put the calling thread under the telemetry policy (Linux only; elsewhere
+/// it keeps the default one).
+fn yield_to_others() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        // The crate maps 0..99 onto nice 19..-20; this value is nice 0: the
+        // policy alone changes, not the share.
+        let Ok(nice_zero) = ThreadPriorityValue::try_from(NICE_ZERO) else {
+            return;
+        };
+        let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+        if let Err(err) = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Crossplatform(nice_zero),
+            policy,
+        ) {
+            eprintln!("telemetry runs at the engine's scheduling priority: {err:?}");
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+const NICE_ZERO: u8 = 47;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn policy_of_this_thread() -> thread_priority::ThreadSchedulePolicy {
+        thread_priority::thread_schedule_policy().expect("a policy")
+    }
+
+    #[test]
+    fn threads_started_for_telemetry_run_as_batch_at_nice_zero() {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+        let batch = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+        let (policy, child_policy) = inherited(|| {
+            let child = std::thread::spawn(policy_of_this_thread);
+            (policy_of_this_thread(), child.join().expect("joined"))
+        });
+        assert_eq!(policy, batch);
+        assert_eq!(child_policy, batch, "new threads inherit the policy");
+        // The nice value, field 19 of the thread's stat (after the name).
+        let nice = inherited(|| {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+            let fields = stat.rsplit_once(')')?.1.to_owned();
+            fields.split_whitespace().nth(16)?.parse::<i32>().ok()
+        });
+        assert_eq!(nice, Some(0));
+        assert_ne!(policy_of_this_thread(), batch, "the caller keeps its own");
+    }
+
+    #[test]
+    fn the_runtime_runs_tasks_on_its_thread() {
+        let handle = runtime().expect("a telemetry runtime");
+        let (tx, rx) = std::sync::mpsc::channel();
+        handle.spawn(async move {
+            let _ = tx.send(std::thread::current().name().map(str::to_owned));
+        });
+        let name = rx.recv().expect("ran");
+        assert_eq!(name.as_deref(), Some("tasker-telemetry"));
+    }
+}
