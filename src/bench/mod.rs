@@ -182,6 +182,8 @@ pub struct Throughput {
     pub create_latency: Percentiles,
     /// Process CPU time per 1,000 steps (Linux).
     pub cpu_ms_per_1000_steps: Option<f64>,
+    /// Of which on the telemetry threads (Linux).
+    pub telemetry_cpu_ms_per_1000_steps: Option<f64>,
     /// Context switches of the process per 1,000 steps (Linux).
     pub context_switches_per_1000_steps: Option<f64>,
     /// Share of the machine's CPU time stolen by the hypervisor during the run,
@@ -418,6 +420,7 @@ pub async fn finish(
         creations_per_s: tasks as f64 / creation_s.max(1e-6),
         create_latency: Percentiles::of(create_latencies),
         cpu_ms_per_1000_steps: spent.cpu_s.map(|s| per_1000_steps(s * 1000.0)),
+        telemetry_cpu_ms_per_1000_steps: spent.telemetry_cpu_s.map(|s| per_1000_steps(s * 1000.0)),
         context_switches_per_1000_steps: spent.context_switches.map(|n| per_1000_steps(n as f64)),
         steal_percent: spent.steal_percent,
         peak_rss_mb: peak_rss_mb(),

@@ -8,6 +8,7 @@
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
     cpu_s: Option<f64>,
+    telemetry_cpu_s: Option<f64>,
     ticks: Option<Ticks>,
     switches: Option<u64>,
 }
@@ -17,6 +18,8 @@ pub struct Usage {
 pub struct Spent {
     /// Process CPU seconds (user + system).
     pub cpu_s: Option<f64>,
+    /// Of which on the telemetry threads (see [`telemetry_cpu_time`]).
+    pub telemetry_cpu_s: Option<f64>,
     /// Share of the machine's CPU time stolen by the hypervisor, in percent.
     pub steal_percent: Option<f64>,
     /// Context switches of the process's threads (voluntary and not).
@@ -28,6 +31,7 @@ impl Usage {
     pub fn now() -> Self {
         Self {
             cpu_s: cpu_time(),
+            telemetry_cpu_s: telemetry_cpu_time(),
             ticks: std::fs::read_to_string("/proc/stat")
                 .ok()
                 .and_then(|stat| Ticks::parse(stat.lines().next()?)),
@@ -39,6 +43,10 @@ impl Usage {
     pub fn until(&self, later: &Usage) -> Spent {
         Spent {
             cpu_s: self.cpu_s.zip(later.cpu_s).map(|(a, b)| b - a),
+            telemetry_cpu_s: self
+                .telemetry_cpu_s
+                .zip(later.telemetry_cpu_s)
+                .map(|(a, b)| b - a),
             steal_percent: self.ticks.zip(later.ticks).and_then(|(a, b)| a.steal_percent(b)),
             context_switches: self
                 .switches
@@ -88,6 +96,32 @@ pub fn cpu_time() -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// User + system CPU seconds of the telemetry threads: those under the
+/// `SCHED_BATCH` policy, which only the telemetry thread and the threads it
+/// starts use (see `telemetry::background`). They live as long as the process.
+pub fn telemetry_cpu_time() -> Option<f64> {
+    let threads = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut ticks = 0;
+    for thread in threads.flatten() {
+        if let Ok(stat) = std::fs::read_to_string(thread.path().join("stat")) {
+            ticks += batch_ticks(&stat).unwrap_or(0);
+        }
+    }
+    Some(ticks as f64 / 100.0)
+}
+
+/// `SCHED_BATCH` in the `policy` field of `/proc/*/stat`.
+const SCHED_BATCH: u64 = 3;
+
+/// User + system ticks of a thread's `/proc/*/task/*/stat`, when it runs
+/// under `SCHED_BATCH`.
+fn batch_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Fields 14, 15 and 41 of proc(5), counted after the name (field 2).
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    (field(41)? == SCHED_BATCH).then(|| Some(field(14)? + field(15)?))?
 }
 
 /// Context switches of this process's live threads: a thread that ended
@@ -170,6 +204,21 @@ mod tests {
             Some(1024)
         );
         assert_eq!(status_field("VmRSSx:\t1 kB\n", "VmRSS"), None, "a longer key");
+    }
+
+    #[test]
+    fn telemetry_threads_are_told_by_their_policy() {
+        // proc(5) fields 3..=41 after "(name)": utime 14 = 7, stime 15 = 3, policy 41.
+        let stat = |policy: u64| {
+            let mut fields: Vec<String> = (3..=52).map(|_| "0".to_owned()).collect();
+            fields[14 - 3] = "7".into();
+            fields[15 - 3] = "3".into();
+            fields[41 - 3] = policy.to_string();
+            format!("42 (tasker telemetry) {}", fields.join(" "))
+        };
+        assert_eq!(batch_ticks(&stat(SCHED_BATCH)), Some(10));
+        assert_eq!(batch_ticks(&stat(0)), None, "SCHED_OTHER: an engine thread");
+        assert_eq!(batch_ticks("42 (x) S 1"), None, "too short");
     }
 
     #[test]
