@@ -67,27 +67,44 @@ fn yield_to_others() {
     #[cfg(target_os = "linux")]
     {
         use thread_priority::{
-            NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
-            set_thread_priority_and_policy, thread_native_id,
-        };
-        // The crate maps 0..99 onto nice 19..-20; this value is nice 0: the
-        // policy alone changes, not the share.
-        let Ok(nice_zero) = ThreadPriorityValue::try_from(NICE_ZERO) else {
-            return;
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
         };
         let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
-        if let Err(err) = set_thread_priority_and_policy(
-            thread_native_id(),
-            ThreadPriority::Crossplatform(nice_zero),
-            policy,
-        ) {
-            eprintln!("telemetry runs at the engine's scheduling priority: {err:?}");
+        // The crate sets a nice value with the policy: the thread's own, so
+        // that the policy alone changes (a process started with `nice` keeps
+        // its telemetry as nice as its engine; going below needs privileges).
+        let Some(nice) = nice_of_this_thread().and_then(|n| priority_for_nice(n, policy)) else {
+            eprintln!("telemetry runs under the engine's scheduling policy: its nice value is unknown");
+            return;
+        };
+        if let Err(err) = set_thread_priority_and_policy(thread_native_id(), nice, policy) {
+            eprintln!("telemetry runs under the engine's scheduling policy: {err:?}");
         }
     }
 }
 
+/// The calling thread's nice value (field 19 of its `/proc` stat).
 #[cfg(target_os = "linux")]
-const NICE_ZERO: u8 = 47;
+fn nice_of_this_thread() -> Option<i32> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let fields = stat.rsplit_once(')')?.1.to_owned();
+    fields.split_whitespace().nth(19 - 3)?.parse().ok()
+}
+
+/// The crate's priority that means `nice` under `policy` (it maps 0..=99
+/// onto nice 19..=-20, every value reached).
+#[cfg(target_os = "linux")]
+fn priority_for_nice(
+    nice: i32,
+    policy: thread_priority::ThreadSchedulePolicy,
+) -> Option<thread_priority::ThreadPriority> {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    (0..=99u8)
+        .filter_map(|p| ThreadPriorityValue::try_from(p).ok())
+        .map(ThreadPriority::Crossplatform)
+        .find(|priority| priority.to_posix(policy).ok() == Some(nice))
+}
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
@@ -98,7 +115,7 @@ mod tests {
     }
 
     #[test]
-    fn threads_started_for_telemetry_run_as_batch_at_nice_zero() {
+    fn threads_started_for_telemetry_run_as_batch_at_the_callers_nice_value() {
         use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
         let batch = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
         let (policy, child_policy) = inherited(|| {
@@ -107,13 +124,19 @@ mod tests {
         });
         assert_eq!(policy, batch);
         assert_eq!(child_policy, batch, "new threads inherit the policy");
-        // The nice value, field 19 of the thread's stat (after the name).
-        let nice = inherited(|| {
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-            let fields = stat.rsplit_once(')')?.1.to_owned();
-            fields.split_whitespace().nth(16)?.parse::<i32>().ok()
+        // Under a process started with `nice -n 5`, telemetry stays at 5.
+        let niced = std::thread::spawn(move || {
+            let other = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+            let five = priority_for_nice(5, other).expect("nice 5");
+            thread_priority::set_thread_priority_and_policy(thread_priority::thread_native_id(), five, other)
+                .expect("a thread may lower its own priority");
+            inherited(|| (nice_of_this_thread(), policy_of_this_thread()))
         });
-        assert_eq!(nice, Some(0));
+        assert_eq!(niced.join().expect("joined"), (Some(5), batch));
+        for nice in -20..=19 {
+            let priority = priority_for_nice(nice, batch).expect("every nice value");
+            assert_eq!(priority.to_posix(batch).ok(), Some(nice));
+        }
         assert_ne!(policy_of_this_thread(), batch, "the caller keeps its own");
     }
 
