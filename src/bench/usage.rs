@@ -91,11 +91,19 @@ impl Ticks {
 /// User + system CPU seconds of this process (Linux `/proc`, 100 ticks/s).
 pub fn cpu_time() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    Some(cpu_ticks(&stat)? as f64 / 100.0)
+}
+
+/// Field `n` of a `/proc/*/stat` line, numbered as in proc(5) (the name, field
+/// 2, may hold spaces: fields are counted after its closing parenthesis).
+fn stat_field(stat: &str, n: usize) -> Option<u64> {
     let after_name = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+    after_name.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
+}
+
+/// User + system ticks (fields 14 and 15) of a `/proc/*/stat` line.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    Some(stat_field(stat, 14)? + stat_field(stat, 15)?)
 }
 
 /// User + system CPU seconds of the telemetry threads: those under the
@@ -118,10 +126,8 @@ const SCHED_BATCH: u64 = 3;
 /// User + system ticks of a thread's `/proc/*/task/*/stat`, when it runs
 /// under `SCHED_BATCH`.
 fn batch_ticks(stat: &str) -> Option<u64> {
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // Fields 14, 15 and 41 of proc(5), counted after the name (field 2).
-    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
-    (field(41)? == SCHED_BATCH).then(|| Some(field(14)? + field(15)?))?
+    // Field 41 of proc(5): the scheduling policy.
+    (stat_field(stat, 41)? == SCHED_BATCH).then(|| cpu_ticks(stat))?
 }
 
 /// Context switches of this process's live threads: a thread that ended
