@@ -6,16 +6,14 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 use futures::FutureExt;
-use opentelemetry::trace::Status;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span, info_span, warn};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
@@ -26,7 +24,8 @@ use crate::entities::workflow_step;
 use crate::events::{Event, EventName};
 use crate::handlers::{StepContext, StepHandler};
 use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs};
-use crate::telemetry::{self, traces};
+use crate::telemetry::attempt_spans::{self, Ending, FinishedAttempt};
+use crate::telemetry::traces;
 
 pub(super) async fn start(
     shared: &Arc<Shared>,
@@ -163,12 +162,13 @@ fn spawn_attempt(
     });
 }
 
+/// The span that gives log lines inside the attempt its fields. Its trace
+/// span is built apart (see `telemetry::attempt_spans`).
 fn attempt_span(step: &workflow_step::Model, task: &TaskInputs, attempt: u32) -> Span {
     // Ids written out once here, not by each layer that records them.
     let (mut task_id, mut step_id) = ([0; Hyphenated::LENGTH], [0; Hyphenated::LENGTH]);
-    let span = info_span!(
+    info_span!(
         "step.attempt",
-        otel.kind = "consumer",
         task_id = &*step.task_id.hyphenated().encode_lower(&mut task_id),
         step_id = &*step.id.hyphenated().encode_lower(&mut step_id),
         step = step.name.as_str(),
@@ -176,11 +176,7 @@ fn attempt_span(step: &workflow_step::Model, task: &TaskInputs, attempt: u32) ->
         handler = step.handler.as_str(),
         // Left out, not empty, when the task has none.
         correlation_id = task.correlation_id.as_deref(),
-    );
-    if let Some(parent) = &task.trace_parent {
-        parent.adopt(&span);
-    }
-    span
+    )
 }
 
 async fn run_attempt(
@@ -210,42 +206,53 @@ async fn run_attempt(
         cancel,
     };
     let namespace = task.namespace;
+    let traced = attempt_spans::recording();
+    let started = traced.map(|_| SystemTime::now());
+    let calls_handler = handler.is_some();
     if handler.is_some() && shared.events.has_subscribers() {
         let event = attempt_event(EventName::StepHandle, &step, &namespace, attempt)
             .with("idempotency_key", ctx.idempotency_key.clone());
         shared.events.publish(event);
     }
-    let started = std::time::Instant::now();
-    let outcome = run_handler(
-        (&step.handler, handler),
-        ctx,
-        timeout,
-        shared.options.max_result_bytes,
-    )
-    .await;
-    record_outcome(&Span::current(), outcome.as_ref());
-    check_slow(&shared, &step, &namespace, attempt, started.elapsed());
+    let timer = std::time::Instant::now();
+    let called = traced.map(|_| SystemTime::now());
+    let outcome = run_handler(handler, ctx, timeout, shared.options.max_result_bytes).await;
+    let returned = traced.map(|_| SystemTime::now());
+    check_slow(&shared, &step, &namespace, attempt, timer.elapsed());
     shared.running().remove(&step.id);
+    let ending = traced.map(|_| ending(outcome.as_ref()));
     // The scheduler outlives every attempt; a send error means it is gone.
     let _ = reports.send(report(&step, outcome)).await;
     // Only now: a shutdown that sees no attempt in flight must find every
     // report already queued.
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if let (Some(spans), Some(started), Some(called), Some(returned), Some(ending)) =
+        (traced, started, called, returned, ending)
+    {
+        spans.record(FinishedAttempt {
+            task_id: step.task_id,
+            step_id: step.id,
+            step: step.name,
+            handler: step.handler,
+            attempt,
+            correlation_id: task.correlation_id,
+            parent: task.trace_parent,
+            ran: (started, SystemTime::now()),
+            handler_call: calls_handler.then_some((called, returned)),
+            ending,
+        });
+    }
 }
 
-/// What the attempt's trace span says about how it ended; failures mark it as
-/// an error. Set on the exported span only: recording a field would make the
-/// log layer format all of the span's fields again, for no log line.
-fn record_outcome(span: &Span, outcome: Option<&AttemptOutcome>) {
-    let said = match outcome {
-        None => "interrupted",
-        Some(AttemptOutcome::Completed(_)) => "completed",
+/// How the attempt ended, as its trace span says.
+fn ending(outcome: Option<&AttemptOutcome>) -> Ending {
+    match outcome {
+        None => Ending::Interrupted,
+        Some(AttemptOutcome::Completed(_)) => Ending::Completed,
         Some(AttemptOutcome::Failed(failure)) => {
-            span.set_status(Status::error(failure.message.clone()));
-            failure.kind.as_str()
+            Ending::Failed(failure.kind.as_str(), failure.message.clone())
         }
-    };
-    span.set_attribute("outcome", said);
+    }
 }
 
 /// An event about this attempt, with the fields every attempt event carries.
@@ -296,7 +303,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// `None` when the attempt was interrupted: nothing is to be recorded.
 async fn run_handler(
-    (name, handler): (&str, Option<Arc<dyn StepHandler>>),
+    handler: Option<Arc<dyn StepHandler>>,
     ctx: StepContext,
     timeout: Duration,
     max_result_bytes: usize,
@@ -309,10 +316,7 @@ async fn run_handler(
         return failed(FailureKind::UnknownHandler, message, false);
     };
     let cancel = ctx.cancel.clone();
-    let span = info_span!(target: telemetry::HANDLER_SPAN_TARGET, "handler", handler = name);
-    let call = AssertUnwindSafe(handler.handle(ctx))
-        .catch_unwind()
-        .instrument(span);
+    let call = AssertUnwindSafe(handler.handle(ctx)).catch_unwind();
     let outcome = tokio::select! {
         outcome = tokio::time::timeout(timeout, call) => outcome,
         () = cancel.cancelled() => return None,

@@ -1,6 +1,7 @@
 //! Logs: `tracing` to stdout, pretty on a terminal and JSON lines otherwise;
 //! traces exported over OTLP; and the Prometheus metrics.
 
+pub mod attempt_spans;
 pub mod background;
 mod export;
 mod feed;
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::Metadata;
 use tracing::subscriber::Interest;
-use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
+use tracing_subscriber::filter::{FilterExt, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
@@ -92,15 +93,6 @@ impl<S> Filter<S> for Gate {
     }
 }
 
-/// Log lines leave out the handler span: its one field is already on the
-/// attempt span around it, and the log layer would format it for every attempt.
-fn not_handler_span(meta: &Metadata<'_>) -> bool {
-    !(meta.is_span() && meta.target() == HANDLER_SPAN_TARGET)
-}
-
-/// The target of the span around each handler call.
-pub const HANDLER_SPAN_TARGET: &str = "tasker::handler";
-
 /// The layer that writes log lines (JSON or pretty) while `gate` is open.
 fn log_lines<W>(
     filter: EnvFilter,
@@ -123,8 +115,7 @@ where
     } else {
         lines.boxed()
     };
-    let not_handler = filter_fn(not_handler_span).with_max_level_hint(LevelFilter::TRACE);
-    lines.with_filter(filter.and(gate).and(not_handler)).boxed()
+    lines.with_filter(filter.and(gate)).boxed()
 }
 
 /// Install the global subscriber for log lines only. `RUST_LOG` wins over
@@ -138,9 +129,13 @@ pub fn init_logging(config: &LogConfig, target: LogTarget) {
 /// both while `gate` is open (default: always). `RUST_LOG` applies to log
 /// lines only. Calling it twice keeps the first subscriber.
 pub fn install(config: &LogConfig, target: LogTarget, traces: Option<&TraceExport>, gate: Option<Gate>) {
-    let _ = tracing_subscriber::registry()
-        .with(layers(config, target, traces, gate))
+    let gate = gate.unwrap_or_else(|| Gate::new(true));
+    let installed = tracing_subscriber::registry()
+        .with(layers(config, target, traces, Some(gate.clone())))
         .try_init();
+    if let (Ok(()), Some(traces)) = (installed, traces) {
+        attempt_spans::install(traces.tracer(), gate);
+    }
 }
 
 /// The log filter: `RUST_LOG`, else `log.level`.
@@ -255,12 +250,10 @@ mod tests {
     }
 
     #[test]
-    fn a_line_inside_a_handler_carries_the_attempt_but_not_the_handler_span() {
+    fn a_line_inside_a_handler_carries_the_attempt() {
         let line = one_json_line(|| {
             let attempt = info_span!("step.attempt", task_id = "t-1", step = "fetch", attempt = 2u32);
             let _attempt = attempt.enter();
-            let handler = info_span!(target: HANDLER_SPAN_TARGET, "handler", handler = "http");
-            let _handler = handler.enter();
             tracing::info!("inside the handler");
         });
         assert_eq!(line["message"], "inside the handler");

@@ -20,6 +20,10 @@ struct Escaped<'a>(&'a mut dyn Write);
 
 impl Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Ids and names, nearly all the text here, need no escape: one write.
+        if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            return self.0.write_str(s);
+        }
         let mut start = 0;
         for (i, c) in s.char_indices() {
             let escape = match c {
@@ -76,6 +80,15 @@ impl Visitor<'_> {
             out.write_char('"')
         });
     }
+
+    /// A string value, without the formatting machinery `string` goes through.
+    fn text(&mut self, field: &Field, value: &str) {
+        self.entry(field, |out| {
+            out.write_char('"')?;
+            Escaped(&mut *out).write_str(value)?;
+            out.write_char('"')
+        });
+    }
 }
 
 impl Visit for Visitor<'_> {
@@ -100,7 +113,7 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.string(field, format_args!("{value}"));
+        self.text(field, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {

@@ -11,7 +11,7 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use tracing::{Level, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
@@ -22,7 +22,9 @@ use crate::config::TracingConfig;
 
 /// Spans that become trace spans. The others (engine turns, which run every
 /// poll whether or not there is work) stay in the logs.
-pub const EXPORTED_SPANS: &[&str] = &["http.request", "task", "step.attempt", "handler", "tasker.event"];
+/// Step attempts and their handler calls are exported too, built apart (see
+/// `attempt_spans`).
+pub const EXPORTED_SPANS: &[&str] = &["http.request", "task", "tasker.event"];
 
 /// The OTLP exporter could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +110,7 @@ impl TraceExport {
         })
         .with_max_level_hint(LevelFilter::INFO);
         tracing_opentelemetry::layer()
-            .with_tracer(self.provider.tracer("tasker"))
+            .with_tracer(self.tracer())
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)
@@ -120,9 +122,15 @@ impl TraceExport {
             .boxed()
     }
 
+    /// The tracer spans are built with.
+    pub(super) fn tracer(&self) -> SdkTracer {
+        self.provider.tracer("tasker")
+    }
+
     /// Export what is buffered and stop. Blocks: call it outside the runtime
     /// or in `spawn_blocking`.
     pub fn shutdown(self) {
+        super::attempt_spans::flush();
         if let Err(err) = self.provider.shutdown() {
             eprintln!("trace export did not shut down cleanly: {err}");
         }
@@ -142,7 +150,7 @@ pub fn traceparent(span: &Span) -> Option<String> {
 
 /// A valid W3C trace context, parsed once and adopted by as many spans as
 /// need it (every attempt of a task).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Parent(opentelemetry::Context);
 
 impl Parent {
@@ -155,6 +163,11 @@ impl Parent {
     fn extract(carrier: &dyn Extractor) -> Option<Self> {
         let cx = TraceContextPropagator::new().extract(carrier);
         cx.span().span_context().is_valid().then_some(Self(cx))
+    }
+
+    /// The context to start a child span in.
+    pub fn into_context(self) -> opentelemetry::Context {
+        self.0
     }
 
     /// Make `span` (not yet entered) its child.
