@@ -5,7 +5,7 @@
 //! An attempt is on the engine's critical path: the scheduler's next turn
 //! waits for its report. Through `tracing-opentelemetry`, each attempt paid
 //! for two spans there (a builder, a lock and a clock read on every poll, the
-//! SDK span, the attribute conversions); now it takes three clock readings and
+//! SDK span, the attribute conversions); now it takes four clock readings and
 //! queues one record. The log lines inside an attempt still carry its fields
 //! through the `step.attempt` tracing span, which the trace layer ignores.
 
@@ -74,6 +74,8 @@ pub struct AttemptSpans {
     waiting: Arc<Mutex<Receiver<FinishedAttempt>>>,
     wake: Arc<Notify>,
     dropping: AtomicBool,
+    /// No telemetry thread: spans are built where attempts finish.
+    inline: bool,
 }
 
 static INSTALLED: OnceLock<AttemptSpans> = OnceLock::new();
@@ -87,6 +89,7 @@ pub fn recording() -> Option<&'static AttemptSpans> {
 /// telemetry thread (or, without one, on the thread that finishes them).
 /// The first call wins, like the global subscriber's.
 pub(super) fn install(tracer: SdkTracer, gate: Gate) {
+    let runtime = super::background::runtime();
     let (queue, waiting) = sync_channel(QUEUE);
     let spans = AttemptSpans {
         tracer,
@@ -95,6 +98,7 @@ pub(super) fn install(tracer: SdkTracer, gate: Gate) {
         waiting: Arc::new(Mutex::new(waiting)),
         wake: Arc::new(Notify::new()),
         dropping: AtomicBool::new(false),
+        inline: runtime.is_none(),
     };
     let (tracer, waiting, wake) = (
         spans.tracer.clone(),
@@ -102,7 +106,7 @@ pub(super) fn install(tracer: SdkTracer, gate: Gate) {
         Arc::clone(&spans.wake),
     );
     if INSTALLED.set(spans).is_ok()
-        && let Some(runtime) = super::background::runtime()
+        && let Some(runtime) = runtime
     {
         runtime.spawn(async move {
             loop {
@@ -132,6 +136,9 @@ fn build_waiting(tracer: &SdkTracer, waiting: &Mutex<Receiver<FinishedAttempt>>)
 impl AttemptSpans {
     /// Queue `finished` for its spans; never waits.
     pub fn record(&self, finished: FinishedAttempt) {
+        if self.inline {
+            return build(&self.tracer, finished);
+        }
         match self.queue.try_send(finished) {
             Ok(()) => self.wake.notify_one(),
             Err(TrySendError::Full(_)) => {
