@@ -206,8 +206,8 @@ async fn run_attempt(
         cancel,
     };
     let namespace = task.namespace;
-    let traced = attempt_spans::recording();
-    let started = traced.map(|_| SystemTime::now());
+    // The spans' times, taken only while attempt spans are recorded.
+    let traced = attempt_spans::recording().map(|spans| (spans, SystemTime::now()));
     let calls_handler = handler.is_some();
     if handler.is_some() && shared.events.has_subscribers() {
         let event = attempt_event(EventName::StepHandle, &step, &namespace, attempt)
@@ -217,7 +217,9 @@ async fn run_attempt(
     let timer = std::time::Instant::now();
     let called = traced.map(|_| SystemTime::now());
     let outcome = run_handler(handler, ctx, timeout, shared.options.max_result_bytes).await;
-    let returned = traced.map(|_| SystemTime::now());
+    let handler_call = called
+        .filter(|_| calls_handler)
+        .map(|called| (called, SystemTime::now()));
     check_slow(&shared, &step, &namespace, attempt, timer.elapsed());
     shared.running().remove(&step.id);
     let ending = traced.map(|_| ending(outcome.as_ref()));
@@ -226,9 +228,7 @@ async fn run_attempt(
     // Only now: a shutdown that sees no attempt in flight must find every
     // report already queued.
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-    if let (Some(spans), Some(started), Some(called), Some(returned), Some(ending)) =
-        (traced, started, called, returned, ending)
-    {
+    if let (Some((spans, started)), Some(ending)) = (traced, ending) {
         spans.record(FinishedAttempt {
             task_id: step.task_id,
             step_id: step.id,
@@ -238,7 +238,7 @@ async fn run_attempt(
             correlation_id: task.correlation_id,
             parent: task.trace_parent,
             ran: (started, SystemTime::now()),
-            handler_call: calls_handler.then_some((called, returned)),
+            handler_call,
             ending,
         });
     }

@@ -71,8 +71,8 @@ pub struct AttemptSpans {
     tracer: SdkTracer,
     gate: Gate,
     queue: SyncSender<FinishedAttempt>,
-    waiting: Arc<Mutex<Receiver<FinishedAttempt>>>,
-    wake: Arc<Notify>,
+    waiting: Mutex<Receiver<FinishedAttempt>>,
+    wake: Notify,
     dropping: AtomicBool,
     /// No telemetry thread: spans are built where attempts finish.
     inline: bool,
@@ -95,23 +95,18 @@ pub(super) fn install(tracer: SdkTracer, gate: Gate) {
         tracer,
         gate,
         queue,
-        waiting: Arc::new(Mutex::new(waiting)),
-        wake: Arc::new(Notify::new()),
+        waiting: Mutex::new(waiting),
+        wake: Notify::new(),
         dropping: AtomicBool::new(false),
         inline: runtime.is_none(),
     };
-    let (tracer, waiting, wake) = (
-        spans.tracer.clone(),
-        Arc::clone(&spans.waiting),
-        Arc::clone(&spans.wake),
-    );
     if INSTALLED.set(spans).is_ok()
-        && let Some(runtime) = runtime
+        && let (Some(runtime), Some(spans)) = (runtime, INSTALLED.get())
     {
         runtime.spawn(async move {
             loop {
-                wake.notified().await;
-                build_waiting(&tracer, &waiting);
+                spans.wake.notified().await;
+                spans.build_waiting();
                 tokio::time::sleep(GATHER).await;
             }
         });
@@ -122,18 +117,21 @@ pub(super) fn install(tracer: SdkTracer, gate: Gate) {
 /// down, say).
 pub fn flush() {
     if let Some(spans) = INSTALLED.get() {
-        build_waiting(&spans.tracer, &spans.waiting);
-    }
-}
-
-fn build_waiting(tracer: &SdkTracer, waiting: &Mutex<Receiver<FinishedAttempt>>) {
-    let waiting = waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    while let Ok(finished) = waiting.try_recv() {
-        build(tracer, finished);
+        spans.build_waiting();
     }
 }
 
 impl AttemptSpans {
+    fn build_waiting(&self) {
+        let waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while let Ok(finished) = waiting.try_recv() {
+            build(&self.tracer, finished);
+        }
+    }
+
     /// Queue `finished` for its spans; never waits.
     pub fn record(&self, finished: FinishedAttempt) {
         if self.inline {
