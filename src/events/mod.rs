@@ -12,5 +12,5 @@ mod workflow;
 pub use bus::EventBus;
 pub use catalog::{EventName, first_unknown, name_matches, selected};
 pub use event::{Event, WireEvent};
-pub use subscriber::{Subscriber, SubscriberEntry, SubscriberStats, Subscribers};
+pub use subscriber::{Delivery, Subscriber, SubscriberEntry, SubscriberStats, Subscribers};
 pub use watch::{TaskWatch, Watcher};

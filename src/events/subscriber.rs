@@ -24,7 +24,8 @@ use crate::registry::{Registered, Registry, RegistryError, RegistryEvents};
 const LAG_REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// While events keep coming, how long a subscriber's pump lets them gather
-/// before handing them over (the delay a subscriber sees under load).
+/// before handing them over (the delay a subscriber sees under load), unless
+/// its [`Delivery`] says otherwise.
 const BURST_WINDOW: Duration = Duration::from_millis(5);
 
 /// Something that reacts to events. Implement it and pass it to
@@ -149,11 +150,16 @@ impl Subscribers {
         queue: usize,
     ) -> Result<(), RegistryError> {
         let here = Handle::current();
-        self.subscribe_on(&here, name, patterns, subscriber, replace, queue)
+        let delivery = Delivery {
+            queue,
+            window: BURST_WINDOW,
+        };
+        self.subscribe_on(&here, name, patterns, subscriber, replace, delivery)
     }
 
     /// [`Subscribers::subscribe_with_queue`], the subscriber's tasks running
-    /// on `runtime` (the telemetry thread's, say) rather than the caller's.
+    /// on `runtime` (the telemetry thread's, say) rather than the caller's,
+    /// delivered as `delivery` says.
     pub fn subscribe_on(
         &self,
         runtime: &Handle,
@@ -161,7 +167,7 @@ impl Subscribers {
         patterns: &[&str],
         subscriber: Arc<dyn Subscriber>,
         replace: bool,
-        queue: usize,
+        delivery: Delivery,
     ) -> Result<(), RegistryError> {
         let key = name.to_owned();
         let entry = SubscriberEntry {
@@ -181,7 +187,7 @@ impl Subscribers {
         let queue = Queue {
             batches,
             waiting: Arc::clone(&waiting),
-            capacity: queue.max(1),
+            capacity: delivery.queue.max(1),
         };
         // Tasks on another runtime stop with the caller's, whose services
         // they hold (a pool, the bus): it drops this watch when it shuts down.
@@ -190,7 +196,15 @@ impl Subscribers {
             let _stop_on_drop = cancel.clone().drop_guard();
             cancel.cancelled().await;
         });
-        runtime.spawn(pump(name.to_owned(), entry.clone(), rx, queue, self.clone()));
+        let pumped = pump(
+            name.to_owned(),
+            entry.clone(),
+            rx,
+            queue,
+            delivery.window,
+            self.clone(),
+        );
+        runtime.spawn(pumped);
         runtime.spawn(deliver(name.to_owned(), entry, received, waiting, subscriber));
         Ok(())
     }
@@ -215,6 +229,16 @@ impl Subscribers {
     }
 }
 
+/// How a subscriber's events reach it.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// Events that may wait for it; beyond, they are dropped and counted.
+    pub queue: usize,
+    /// While events keep coming, how long they gather before they are handed
+    /// over (the delay it sees under load).
+    pub window: Duration,
+}
+
 /// Events waiting for one subscriber, counted so that its queue stays bounded
 /// although the pump hands them over in batches.
 struct Queue {
@@ -237,7 +261,7 @@ impl Queue {
 
 /// Move matching events from the bus to the subscriber's queue, in batches.
 /// An idle pump waits for the first event of a burst; while events keep
-/// coming it collects them once per [`BURST_WINDOW`] instead of being woken
+/// coming it collects them once per `window` instead of being woken
 /// by every publication, so that a busy engine pays one wake-up per window,
 /// not one per event (the bus holds many windows' worth).
 async fn pump(
@@ -245,6 +269,7 @@ async fn pump(
     entry: SubscriberEntry,
     mut rx: tokio::sync::broadcast::Receiver<Arc<Event>>,
     queue: Queue,
+    window: Duration,
     subscribers: Subscribers,
 ) {
     let mut unreported = 0u64;
@@ -292,7 +317,7 @@ async fn pump(
             }
             tokio::select! {
                 () = entry.cancel.cancelled() => return,
-                () = tokio::time::sleep(BURST_WINDOW) => {}
+                () = tokio::time::sleep(window) => {}
             }
             received = rx.try_recv();
         }

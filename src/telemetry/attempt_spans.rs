@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
@@ -20,15 +20,11 @@ use opentelemetry_sdk::trace::SdkTracer;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::Gate;
 use super::traces::Parent;
+use super::{Gate, background};
 
 /// Attempts waiting for their spans; beyond, they go without (and say so once).
 const QUEUE: usize = 16_384;
-
-/// While attempts keep finishing, how long their records gather before the
-/// telemetry thread builds their spans: one wake-up per window, not per attempt.
-const GATHER: Duration = Duration::from_millis(5);
 
 /// How an attempt ended, as its span says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +85,7 @@ pub fn recording() -> Option<&'static AttemptSpans> {
 /// telemetry thread (or, without one, on the thread that finishes them).
 /// The first call wins, like the global subscriber's.
 pub(super) fn install(tracer: SdkTracer, gate: Gate) {
-    let runtime = super::background::runtime();
+    let runtime = background::runtime();
     let (queue, waiting) = sync_channel(QUEUE);
     let spans = AttemptSpans {
         tracer,
@@ -107,7 +103,7 @@ pub(super) fn install(tracer: SdkTracer, gate: Gate) {
             loop {
                 spans.wake.notified().await;
                 spans.build_waiting();
-                tokio::time::sleep(GATHER).await;
+                tokio::time::sleep(background::GATHER_WINDOW).await;
             }
         });
     }
@@ -203,6 +199,8 @@ fn build(tracer: &SdkTracer, finished: FinishedAttempt) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
     use opentelemetry_sdk::error::OTelSdkResult;
     use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};

@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use tracing::{Level, debug, error, info, info_span, trace, warn};
 
 use crate::domain::change::Change;
-use crate::events::{Event, Subscriber};
+use crate::events::{Delivery, Event, Subscriber};
 use crate::registry::RegistryError;
 use crate::service::{TaskInfo, TaskInfoCache, Tasker};
 use crate::telemetry::{background, traces};
@@ -152,7 +152,11 @@ pub fn follow(tasker: &Tasker, queue: usize) -> Result<(), RegistryError> {
     };
     // Off the engine's threads (see `background`), unless that thread is missing.
     let runtime = background::runtime().unwrap_or(here);
+    let delivery = Delivery {
+        queue,
+        window: background::GATHER_WINDOW,
+    };
     tasker
         .subscribers()
-        .subscribe_on(&runtime, NAME, &["*"], Arc::new(feed), true, queue)
+        .subscribe_on(&runtime, NAME, &["*"], Arc::new(feed), true, delivery)
 }
