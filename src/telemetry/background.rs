@@ -13,11 +13,11 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 /// While work keeps coming, how long the telemetry thread's tasks let it
-/// gather before they take it up: one wake-up per window. Each wake-up of this
-/// thread disturbs the engine's threads on two cores (a context switch, cold
-/// caches), which cost the engine benchmark more than the telemetry work
-/// itself; a window of 5 ms cost 11.7 % of steps/s, 20–100 ms 4–8 %
-/// (BENCHMARKS.md). Telemetry is not in a hurry: 50 ms late is on time.
+/// gather before they take it up: one wake-up per window. Each wake-up takes a
+/// core from the engine's threads for a moment (on two cores, a context switch
+/// and cold caches for whatever ran there); at 5 ms, observability added about
+/// 700 context switches per 1,000 steps on the engine benchmark, at 20–100 ms
+/// about 350 (BENCHMARKS.md). Telemetry is not in a hurry: 50 ms late is on time.
 pub const GATHER_WINDOW: Duration = Duration::from_millis(50);
 
 /// The telemetry thread's runtime, started on first use; `None` when no
