@@ -209,7 +209,7 @@ async fn run_attempt(
     // The spans' times, taken only while attempt spans are recorded.
     let traced = attempt_spans::recording().map(|spans| (spans, SystemTime::now()));
     let calls_handler = handler.is_some();
-    if handler.is_some() && shared.events.has_subscribers() {
+    if calls_handler && shared.events.has_subscribers() {
         let event = attempt_event(EventName::StepHandle, &step, &namespace, attempt)
             .with("idempotency_key", ctx.idempotency_key.clone());
         shared.events.publish(event);

@@ -148,8 +148,8 @@ pub fn traceparent(span: &Span) -> Option<String> {
     carrier.remove("traceparent")
 }
 
-/// A valid W3C trace context, parsed once and adopted by as many spans as
-/// need it (every attempt of a task).
+/// A valid W3C trace context, parsed once per task and the parent of every
+/// span that hangs under it (each attempt's, built from its context).
 #[derive(Clone, Debug)]
 pub struct Parent(opentelemetry::Context);
 
