@@ -207,6 +207,11 @@ mod tests {
 
     /// The one JSON line that `emit` makes the log layer write.
     fn one_json_line(emit: impl FnOnce()) -> Value {
+        serde_json::from_str(&one_line(emit)).expect("one JSON line")
+    }
+
+    /// The text of the one line that `emit` makes the JSON log layer write.
+    pub(super) fn one_line(emit: impl FnOnce()) -> String {
         let captured = Captured::default();
         let writer = captured.clone();
         let lines = log_lines(
@@ -218,7 +223,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(vec![lines]);
         tracing::subscriber::with_default(subscriber, emit);
         let bytes = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        serde_json::from_slice(&bytes).expect("one JSON line")
+        String::from_utf8(bytes).expect("UTF-8")
     }
 
     #[test]
@@ -267,7 +272,7 @@ mod tests {
 
     #[test]
     fn span_fields_of_every_kind_reach_the_line_as_json() {
-        let line = one_json_line(|| {
+        let text = one_line(|| {
             let id = uuid::Uuid::nil();
             let span = info_span!(
                 "request",
@@ -278,12 +283,19 @@ mod tests {
                 ratio = 0.5f64,
                 id = %id,
                 later = tracing::field::Empty,
+                last = tracing::field::Empty,
             );
             span.record("later", "set after");
             span.record("count", 8u64);
+            span.record("last", "appended");
             let _entered = span.enter();
             tracing::info!("inside");
         });
+        // Recorded twice, written once (the line's `span` and `spans` both
+        // carry the fields); a field recorded later is kept.
+        assert_eq!(text.matches("\"count\":").count(), 2, "{text}");
+        assert_eq!(text.matches("\"later\":").count(), 2, "{text}");
+        let line: Value = serde_json::from_str(&text).expect("one JSON line");
         let span = &line["spans"][0];
         assert_eq!(span["text"], "say \"hi\"\n\tback\\slash", "{line}");
         assert_eq!(span["count"], 8);
@@ -292,6 +304,7 @@ mod tests {
         assert_eq!(span["ratio"], 0.5);
         assert_eq!(span["id"], uuid::Uuid::nil().to_string());
         assert_eq!(span["later"], "set after");
+        assert_eq!(span["last"], "appended");
         assert_eq!(line["span"]["name"], "request");
     }
 }

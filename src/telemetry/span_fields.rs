@@ -139,8 +139,10 @@ impl<'w> FormatFields<'w> for JsonSpanFields {
         write_object(&mut writer, fields)
     }
 
-    /// Fields recorded after the span was created: merged into its object (rare,
-    /// so parsing and writing it again is fine).
+    /// Fields recorded after the span was created (a task's id once it is
+    /// stored, a request's status): new keys are appended to the object as it
+    /// stands; a key recorded again is merged, so that it appears once with its
+    /// last value.
     fn add_fields(
         &self,
         current: &'w mut FormattedFields<Self>,
@@ -151,15 +153,55 @@ impl<'w> FormatFields<'w> for JsonSpanFields {
         }
         let mut added = String::new();
         write_object(&mut added, fields)?;
-        let parse = |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
-        let (mut merged, added) = match (parse(&current.fields), parse(&added)) {
-            (Ok(merged), Ok(added)) => (merged, added),
-            _ => return Err(fmt::Error),
+        let mut names = Names(Vec::new());
+        fields.record(&mut names);
+        let mut needle = String::new();
+        let repeated = names.0.iter().any(|name| {
+            needle.clear();
+            needle.push('"');
+            // Written as `key` writes it, so that an escaped name is found.
+            let _ = Escaped(&mut needle).write_str(name.strip_prefix("r#").unwrap_or(name));
+            needle.push_str("\":");
+            current.fields.contains(needle.as_str())
+        });
+        if repeated {
+            return merge(&mut current.fields, &added);
+        }
+        let (Some(entries), true) = (added.strip_prefix('{'), current.fields.ends_with('}')) else {
+            return Err(fmt::Error);
         };
-        merged.extend(added);
-        current.fields = serde_json::Value::Object(merged).to_string();
+        if entries == "}" {
+            return Ok(());
+        }
+        current.fields.pop();
+        if current.fields != "{" {
+            current.fields.push(',');
+        }
+        current.fields.push_str(entries);
         Ok(())
     }
+}
+
+/// The names of the fields a record holds.
+struct Names(Vec<&'static str>);
+
+impl Visit for Names {
+    fn record_debug(&mut self, field: &Field, _: &dyn fmt::Debug) {
+        self.0.push(field.name());
+    }
+}
+
+/// `current` with the entries of `added` (both JSON objects), the added
+/// values winning.
+fn merge(current: &mut String, added: &str) -> fmt::Result {
+    let parse = |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
+    let (mut merged, added) = match (parse(current), parse(added)) {
+        (Ok(merged), Ok(added)) => (merged, added),
+        _ => return Err(fmt::Error),
+    };
+    merged.extend(added);
+    *current = serde_json::Value::Object(merged).to_string();
+    Ok(())
 }
 
 #[cfg(test)]
