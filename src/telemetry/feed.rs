@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::Mutex;
 use tracing::{Level, debug, error, info, info_span, trace, warn};
+use uuid::fmt::Hyphenated;
 
 use crate::domain::change::Change;
 use crate::events::{Delivery, Event, Subscriber};
@@ -101,15 +102,21 @@ impl Subscriber for Feed {
         }
         let mut payload = event.payload();
         tasker.settings().redactor.redact_in_place(&mut payload);
-        let correlation_id = info
-            .as_ref()
-            .and_then(|i| i.correlation_id.as_deref())
-            .unwrap_or_default();
-        let task_id = event.task_id.map(|t| t.to_string()).unwrap_or_default();
-        let step_id = event.step_id.map(|s| s.to_string()).unwrap_or_default();
-        let step_name = payload["step_name"].as_str().unwrap_or_default();
-        let attempt = payload["attempt"].as_i64().unwrap_or_default();
+        let correlation_id = info.as_ref().and_then(|i| i.correlation_id.as_deref());
+        let (mut task_buf, mut step_buf) = ([0; Hyphenated::LENGTH], [0; Hyphenated::LENGTH]);
+        let task_id = event
+            .task_id
+            .map(|t| &*t.hyphenated().encode_lower(&mut task_buf));
+        let step_id = event
+            .step_id
+            .map(|s| &*s.hyphenated().encode_lower(&mut step_buf));
+        let step_name = payload["step_name"].as_str();
+        let attempt = payload["attempt"].as_i64();
         if let Some(level) = route.log {
+            // Serialized once, then escaped once as the line's string value:
+            // through `Display`, every piece of it went through three writers.
+            let payload = payload.to_string();
+            // Fields that do not apply (a task event's step) are left out.
             log_at!(
                 level,
                 event = event.name.as_str(),
@@ -117,9 +124,9 @@ impl Subscriber for Feed {
                 step_id,
                 step_name,
                 attempt,
-                namespace = namespace.unwrap_or_default(),
+                namespace,
                 correlation_id,
-                payload = %payload,
+                payload = payload.as_str(),
                 "{}",
                 event.name.description()
             );
@@ -159,4 +166,92 @@ pub fn follow(tasker: &Tasker, queue: usize) -> Result<(), RegistryError> {
     tasker
         .subscribers()
         .subscribe_on(&runtime, NAME, &["*"], Arc::new(feed), true, delivery)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::Value;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::attempt::FailureKind;
+    use crate::domain::change::{StepChange, TaskChange};
+    use crate::domain::{StepStatus, TaskStatus};
+    use crate::handlers::HandlerRegistry;
+    use crate::telemetry::tests::one_line;
+
+    #[test]
+    fn event_lines_carry_the_fields_that_apply_and_the_payload_as_json_text() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let mut config = Config::default();
+        config.database.url = "sqlite::memory:".into();
+        let tasker = runtime
+            .block_on(crate::app::open(&config, HandlerRegistry::with_builtins()))
+            .expect("opens");
+        let feed = Feed {
+            tasks: Mutex::new(TaskInfoCache::new(tasker, 10)),
+        };
+        let (task_id, step_id) = (Uuid::new_v4(), Uuid::new_v4());
+        let created = Change::Task(TaskChange {
+            task_id,
+            namespace: "shop".into(),
+            name: "order".into(),
+            created_at: Utc::now(),
+            correlation_id: Some("req-7".into()),
+            trace_parent: None,
+            from: None,
+            to: TaskStatus::Pending,
+            sequence: 1,
+            reason: None,
+            at: Utc::now(),
+        });
+        // A warning: written at the `info` level the lines are captured at.
+        let failed = Change::Step(StepChange {
+            step_id,
+            task_id,
+            step_name: "charge".into(),
+            handler: "http".into(),
+            external: false,
+            from: Some(StepStatus::InProgress),
+            to: StepStatus::Error,
+            attempt: 3,
+            started_at: None,
+            sequence: 4,
+            reason: Some("card declined".into()),
+            failure: Some(FailureKind::Handler),
+            at: Utc::now(),
+        });
+        let line_of = |change: Change| -> Value {
+            let text = one_line(|| runtime.block_on(feed.handle(Arc::new(Event::from_change(change)))));
+            serde_json::from_str(&text).expect("one JSON line")
+        };
+
+        let task = line_of(created);
+        assert_eq!(task["event"], "task.initialize_requested", "{task}");
+        assert_eq!(task["task_id"], task_id.to_string());
+        assert_eq!(task["namespace"], "shop");
+        assert_eq!(task["correlation_id"], "req-7");
+        for absent in ["step_id", "step_name", "attempt"] {
+            assert!(task.get(absent).is_none(), "{absent} in {task}");
+        }
+        let payload: Value = serde_json::from_str(task["payload"].as_str().expect("text")).expect("JSON");
+        assert_eq!(payload["name"], "order");
+
+        // The step's task is remembered from its first event.
+        let step = line_of(failed);
+        assert_eq!(step["level"], "WARN", "{step}");
+        assert_eq!(step["event"], "step.failed");
+        assert_eq!(step["step_id"], step_id.to_string());
+        assert_eq!(step["step_name"], "charge");
+        assert_eq!(step["attempt"], 3);
+        assert_eq!(step["namespace"], "shop");
+        assert_eq!(step["correlation_id"], "req-7");
+        let payload: Value = serde_json::from_str(step["payload"].as_str().expect("text")).expect("JSON");
+        assert_eq!(payload["reason"], "card declined");
+    }
 }
