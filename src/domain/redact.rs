@@ -33,6 +33,8 @@ pub const DEFAULT_FILTERED_KEYS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Redactor {
     words: Vec<String>,
+    /// Any of the words in an ASCII key (`-` and `_` alike, any case).
+    keys: Option<Regex>,
     /// `word = value` / `word: value` pairs in free text (messages, URLs).
     pairs: Option<Regex>,
 }
@@ -59,16 +61,17 @@ impl Redactor {
             .iter()
             .map(|w| regex::escape(w).replace('_', "[_-]"))
             .collect();
-        let pairs = (!alternatives.is_empty())
-            .then(|| {
-                Regex::new(&format!(
-                    r#"(?i)([\w-]*(?:{})[\w-]*["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s&,;"'}}]+)"#,
-                    alternatives.join("|")
-                ))
-                .ok()
-            })
-            .flatten();
-        Self { words, pairs }
+        let regex = |pattern: String| {
+            (!alternatives.is_empty())
+                .then(|| Regex::new(&pattern).ok())
+                .flatten()
+        };
+        let any_word = alternatives.join("|");
+        let keys = regex(format!("(?i)(?:{any_word})"));
+        let pairs = regex(format!(
+            r#"(?i)([\w-]*(?:{any_word})[\w-]*["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s&,;"'}}]+)"#
+        ));
+        Self { words, keys, pairs }
     }
 
     /// `text` with `word=value` and `word: value` pairs filtered.
@@ -87,15 +90,9 @@ impl Redactor {
             let key = normalize(key);
             return self.words.iter().any(|w| key.contains(w.as_str()));
         }
-        // The same comparison without a lower-cased copy of every key of
-        // every logged payload.
-        let fold = |b: u8| if b == b'-' { b'_' } else { b.to_ascii_lowercase() };
-        self.words.iter().any(|word| {
-            let word = word.as_bytes();
-            key.as_bytes()
-                .windows(word.len())
-                .any(|part| part.iter().zip(word).all(|(k, w)| fold(*k) == *w))
-        })
+        // One search for all the words, without a lower-cased copy of every
+        // key of every logged payload.
+        self.keys.as_ref().is_some_and(|keys| keys.is_match(key))
     }
 
     /// `value` with every sensitive entry replaced by [`FILTERED`].
