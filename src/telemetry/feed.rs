@@ -61,6 +61,49 @@ fn log_enabled(level: Level) -> bool {
     }
 }
 
+/// What an event's log line says in fields of its own, so that a log search
+/// needs no parsing of a payload: a transition's from and to, its reason, what
+/// it is about.
+#[derive(Default)]
+struct Transition<'a> {
+    task_name: Option<&'a str>,
+    step_name: Option<&'a str>,
+    handler: Option<&'a str>,
+    attempt: Option<i64>,
+    from: Option<&'static str>,
+    to: Option<&'static str>,
+    reason: Option<&'a str>,
+}
+
+impl<'a> Transition<'a> {
+    fn of(event: &'a Event) -> Self {
+        match &event.change {
+            Some(Change::Task(t)) => Transition {
+                task_name: Some(&t.name),
+                from: t.from.map(|s| s.as_str()),
+                to: Some(t.to.as_str()),
+                reason: t.reason.as_deref(),
+                ..Transition::default()
+            },
+            Some(Change::Step(s)) => Transition {
+                step_name: Some(&s.step_name),
+                handler: Some(&s.handler),
+                attempt: Some(i64::from(s.attempt)),
+                from: s.from.map(|s| s.as_str()),
+                to: Some(s.to.as_str()),
+                reason: s.reason.as_deref(),
+                ..Transition::default()
+            },
+            // Events about an attempt carry its step in their payload.
+            None => Transition {
+                step_name: event.data.get("step_name").and_then(|v| v.as_str()),
+                attempt: event.data.get("attempt").and_then(|v| v.as_i64()),
+                ..Transition::default()
+            },
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Subscriber for Feed {
     async fn handle(&self, event: Arc<Event>) {
@@ -100,8 +143,7 @@ impl Subscriber for Feed {
         if route.log.is_none() && !route.span {
             return;
         }
-        let mut payload = event.payload();
-        tasker.settings().redactor.redact_in_place(&mut payload);
+        let redactor = &tasker.settings().redactor;
         let correlation_id = info.as_ref().and_then(|i| i.correlation_id.as_deref());
         let (mut task_buf, mut step_buf) = ([0; Hyphenated::LENGTH], [0; Hyphenated::LENGTH]);
         let task_id = event
@@ -110,28 +152,39 @@ impl Subscriber for Feed {
         let step_id = event
             .step_id
             .map(|s| &*s.hyphenated().encode_lower(&mut step_buf));
-        let step_name = payload["step_name"].as_str();
-        let attempt = payload["attempt"].as_i64();
         if let Some(level) = route.log {
-            // Serialized once, then escaped once as the line's string value:
-            // through `Display`, every piece of it went through three writers.
-            let payload = payload.to_string();
+            let t = Transition::of(&event);
+            let reason = t.reason.map(|r| redactor.redact_text(r));
+            // What the fields do not say (none for most state changes),
+            // filtered, as one JSON text.
+            let payload = (!event.data.is_empty()).then(|| {
+                let mut data = serde_json::Value::Object(event.data.clone());
+                redactor.redact_in_place(&mut data);
+                data.to_string()
+            });
             // Fields that do not apply (a task event's step) are left out.
             log_at!(
                 level,
                 event = event.name.as_str(),
                 task_id,
                 step_id,
-                step_name,
-                attempt,
+                task_name = t.task_name,
+                step_name = t.step_name,
+                handler = t.handler,
+                attempt = t.attempt,
+                from = t.from,
+                to = t.to,
+                reason = reason.as_deref(),
                 namespace,
                 correlation_id,
-                payload = payload.as_str(),
+                payload = payload.as_deref(),
                 "{}",
                 event.name.description()
             );
         }
         if route.span {
+            let mut payload = event.payload();
+            redactor.redact_in_place(&mut payload);
             let span = info_span!(
                 "tasker.event",
                 otel.name = event.name.as_str(),
@@ -179,11 +232,12 @@ mod tests {
     use crate::domain::attempt::FailureKind;
     use crate::domain::change::{StepChange, TaskChange};
     use crate::domain::{StepStatus, TaskStatus};
+    use crate::events::EventName;
     use crate::handlers::HandlerRegistry;
     use crate::telemetry::tests::one_line;
 
     #[test]
-    fn event_lines_carry_the_fields_that_apply_and_the_payload_as_json_text() {
+    fn event_lines_carry_the_fields_that_apply_and_the_rest_as_filtered_json_text() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -222,36 +276,53 @@ mod tests {
             attempt: 3,
             started_at: None,
             sequence: 4,
-            reason: Some("card declined".into()),
+            reason: Some("card declined token=abc".into()),
             failure: Some(FailureKind::Handler),
             at: Utc::now(),
         });
-        let line_of = |change: Change| -> Value {
-            let text = one_line(|| runtime.block_on(feed.handle(Arc::new(Event::from_change(change)))));
+        let line_of = |event: Event| -> Value {
+            let text = one_line(|| runtime.block_on(feed.handle(Arc::new(event))));
             serde_json::from_str(&text).expect("one JSON line")
         };
 
-        let task = line_of(created);
+        let task = line_of(Event::from_change(created));
         assert_eq!(task["event"], "task.initialize_requested", "{task}");
         assert_eq!(task["task_id"], task_id.to_string());
+        assert_eq!(task["task_name"], "order");
+        assert_eq!(task["to"], TaskStatus::Pending.as_str());
         assert_eq!(task["namespace"], "shop");
         assert_eq!(task["correlation_id"], "req-7");
-        for absent in ["step_id", "step_name", "attempt"] {
+        for absent in ["step_id", "step_name", "attempt", "from", "reason", "payload"] {
             assert!(task.get(absent).is_none(), "{absent} in {task}");
         }
-        let payload: Value = serde_json::from_str(task["payload"].as_str().expect("text")).expect("JSON");
-        assert_eq!(payload["name"], "order");
 
         // The step's task is remembered from its first event.
-        let step = line_of(failed);
+        let step = line_of(Event::from_change(failed));
         assert_eq!(step["level"], "WARN", "{step}");
         assert_eq!(step["event"], "step.failed");
         assert_eq!(step["step_id"], step_id.to_string());
         assert_eq!(step["step_name"], "charge");
+        assert_eq!(step["handler"], "http");
         assert_eq!(step["attempt"], 3);
+        assert_eq!(step["from"], StepStatus::InProgress.as_str());
+        assert_eq!(step["to"], StepStatus::Error.as_str());
+        assert_eq!(step["reason"], "card declined token=[FILTERED]");
         assert_eq!(step["namespace"], "shop");
         assert_eq!(step["correlation_id"], "req-7");
-        let payload: Value = serde_json::from_str(step["payload"].as_str().expect("text")).expect("JSON");
-        assert_eq!(payload["reason"], "card declined");
+
+        // Not a state change: the payload says the rest, filtered.
+        let slow = Event::new(EventName::ObservabilitySlowStep, Utc::now())
+            .task(task_id)
+            .step(step_id)
+            .with("step_name", "charge")
+            .with("attempt", 3)
+            .with("duration_ms", 950)
+            .with("api_key", "k-1");
+        let slow = line_of(slow);
+        assert_eq!(slow["step_name"], "charge", "{slow}");
+        assert_eq!(slow["attempt"], 3);
+        let payload: Value = serde_json::from_str(slow["payload"].as_str().expect("text")).expect("JSON");
+        assert_eq!(payload["duration_ms"], 950);
+        assert_eq!(payload["api_key"], crate::domain::redact::FILTERED);
     }
 }
