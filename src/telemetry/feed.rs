@@ -80,7 +80,7 @@ impl<'a> Transition<'a> {
         match &event.change {
             Some(Change::Task(t)) => Transition {
                 task_name: Some(&t.name),
-                from: t.from.map(|s| s.as_str()),
+                from: t.from.map(|status| status.as_str()),
                 to: Some(t.to.as_str()),
                 reason: t.reason.as_deref(),
                 ..Transition::default()
@@ -89,7 +89,7 @@ impl<'a> Transition<'a> {
                 step_name: Some(&s.step_name),
                 handler: Some(&s.handler),
                 attempt: Some(i64::from(s.attempt)),
-                from: s.from.map(|s| s.as_str()),
+                from: s.from.map(|status| status.as_str()),
                 to: Some(s.to.as_str()),
                 reason: s.reason.as_deref(),
                 ..Transition::default()
