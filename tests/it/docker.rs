@@ -147,13 +147,27 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         .expect("registers");
     let id = app.create_task("one", serde_json::json!({})).await;
     app.wait_complete(&id).await;
-    let text = app.get("/metrics").await.text().await.expect("metrics");
-    let exported: BTreeSet<&str> = text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .collect();
-    let missing: Vec<&String> = used.iter().filter(|m| !exported.contains(m.as_str())).collect();
+    // The telemetry subscriber follows events a little later (it gathers them
+    // for up to 50 ms): the completion's metrics may land after the task does.
+    let mut tries = 0;
+    let missing = loop {
+        let text = app.get("/metrics").await.text().await.expect("metrics");
+        let exported: BTreeSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let missing: Vec<String> = used
+            .iter()
+            .filter(|m| !exported.contains(m.as_str()))
+            .cloned()
+            .collect();
+        if missing.is_empty() || tries == 100 {
+            break missing;
+        }
+        tries += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert!(missing.is_empty(), "used but not exported: {missing:?}");
     app.stop().await;
 }
