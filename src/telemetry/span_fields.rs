@@ -47,6 +47,13 @@ impl Write for Escaped<'_> {
     }
 }
 
+/// `"name":`, the key of the field `name` as it is written.
+fn quoted_key(out: &mut dyn Write, name: &str) -> fmt::Result {
+    out.write_char('"')?;
+    Escaped(&mut *out).write_str(name.strip_prefix("r#").unwrap_or(name))?;
+    out.write_str("\":")
+}
+
 struct Visitor<'a> {
     out: &'a mut dyn Write,
     first: bool,
@@ -56,15 +63,11 @@ struct Visitor<'a> {
 impl Visitor<'_> {
     /// `"name":` (with the comma before it when needed).
     fn key(&mut self, field: &Field) -> fmt::Result {
-        let name = field.name();
-        let name = name.strip_prefix("r#").unwrap_or(name);
         if !self.first {
             self.out.write_char(',')?;
         }
         self.first = false;
-        self.out.write_char('"')?;
-        Escaped(&mut *self.out).write_str(name)?;
-        self.out.write_str("\":")
+        quoted_key(&mut *self.out, field.name())
     }
 
     fn entry(&mut self, field: &Field, value: impl FnOnce(&mut dyn Write) -> fmt::Result) {
@@ -158,11 +161,9 @@ impl<'w> FormatFields<'w> for JsonSpanFields {
         let mut needle = String::new();
         let repeated = names.0.iter().any(|name| {
             needle.clear();
-            needle.push('"');
-            // Written as `key` writes it, so that an escaped name is found.
-            let _ = Escaped(&mut needle).write_str(name.strip_prefix("r#").unwrap_or(name));
-            needle.push_str("\":");
-            current.fields.contains(needle.as_str())
+            // Written as keys are, so that an escaped name is found (a key
+            // that cannot be written is taken as present: merged).
+            quoted_key(&mut needle, name).is_err() || current.fields.contains(needle.as_str())
         });
         if repeated {
             return merge(&mut current.fields, &added);
