@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::exponential_buckets;
 use super::histogram::AtomicHistogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use self::found::Found;
 use super::process::ProcessCollector;
 use crate::domain::StepStatus;
 use crate::domain::attempt::FailureKind;
@@ -109,6 +110,19 @@ struct Inner {
     steps_ready: Gauge,
     cache_strategy: Family<StrategyLabels, Gauge>,
     operations: Mutex<HashSet<String>>,
+    found: Mutex<FoundSeries>,
+}
+
+/// The series events went to, by label values (see [`found`]).
+#[derive(Default)]
+struct FoundSeries {
+    /// By its one label, the third value.
+    events: Found<Counter>,
+    tasks: Found<Counter>,
+    workflow_duration: Found<AtomicHistogram>,
+    steps: Found<Counter>,
+    attempts: Found<Counter>,
+    step_duration: Found<AtomicHistogram>,
 }
 
 /// The process's metrics (cheap to clone).
@@ -230,6 +244,7 @@ impl Metrics {
             steps_ready,
             cache_strategy,
             operations: Mutex::new(HashSet::new()),
+            found: Mutex::default(),
         }))
     }
 
@@ -237,34 +252,58 @@ impl Metrics {
     /// `namespace` is the step's task's, when known.
     pub fn record_event(&self, event: &'static str, change: Option<&Change>, namespace: Option<&str>) {
         let m = &self.0;
-        m.events.get_or_create(&EventLabels { event }).inc();
+        let mut found = m.found.lock().unwrap_or_else(|p| p.into_inner());
+        found
+            .events
+            .get("", "", event, || {
+                m.events.get_or_create(&EventLabels { event }).clone()
+            })
+            .inc();
         match change {
-            Some(Change::Task(t)) => self.record_task(t),
-            Some(Change::Step(s)) => self.record_step(s, namespace.unwrap_or("unknown")),
+            Some(Change::Task(t)) => self.record_task(&mut found, t),
+            Some(Change::Step(s)) => self.record_step(&mut found, s, namespace.unwrap_or("unknown")),
             None => {}
         }
     }
 
-    fn record_task(&self, t: &TaskChange) {
-        let labels = TaskLabels {
-            namespace: t.namespace.clone(),
-            name: t.name.clone(),
-            status: t.to.label(),
+    fn record_task(&self, found: &mut FoundSeries, t: &TaskChange) {
+        let m = &self.0;
+        let (namespace, name, status) = (t.namespace.as_str(), t.name.as_str(), t.to.label());
+        let labels = || TaskLabels {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            status,
         };
-        self.0.tasks.get_or_create(&labels).inc();
+        found
+            .tasks
+            .get(namespace, name, status, || {
+                m.tasks.get_or_create(&labels()).clone()
+            })
+            .inc();
         if t.to.is_terminal() {
             let seconds = (t.at - t.created_at).num_milliseconds().max(0) as f64 / 1000.0;
-            self.0.workflow_duration.get_or_create(&labels).observe(seconds);
+            found
+                .workflow_duration
+                .get(namespace, name, status, || {
+                    m.workflow_duration.get_or_create(&labels()).clone()
+                })
+                .observe(seconds);
         }
     }
 
-    fn record_step(&self, s: &StepChange, namespace: &str) {
+    fn record_step(&self, found: &mut FoundSeries, s: &StepChange, namespace: &str) {
         let m = &self.0;
-        m.steps
-            .get_or_create(&StepLabels {
-                namespace: namespace.to_owned(),
-                handler: s.handler.clone(),
-                status: s.to.label(),
+        let handler = s.handler.as_str();
+        let status = s.to.label();
+        found
+            .steps
+            .get(namespace, handler, status, || {
+                let labels = StepLabels {
+                    namespace: namespace.to_owned(),
+                    handler: handler.to_owned(),
+                    status,
+                };
+                m.steps.get_or_create(&labels).clone()
             })
             .inc();
         if s.from != Some(StepStatus::InProgress) {
@@ -278,19 +317,27 @@ impl Metrics {
             // Cancelled or resolved while running: not an attempt outcome.
             _ => return,
         };
-        m.attempts
-            .get_or_create(&AttemptLabels {
-                namespace: namespace.to_owned(),
-                handler: s.handler.clone(),
-                outcome,
+        found
+            .attempts
+            .get(namespace, handler, outcome, || {
+                let labels = AttemptLabels {
+                    namespace: namespace.to_owned(),
+                    handler: handler.to_owned(),
+                    outcome,
+                };
+                m.attempts.get_or_create(&labels).clone()
             })
             .inc();
         if let Some(started) = s.started_at {
             let seconds = (s.at - started).num_milliseconds().max(0) as f64 / 1000.0;
-            m.step_duration
-                .get_or_create(&HandlerLabels {
-                    namespace: namespace.to_owned(),
-                    handler: s.handler.clone(),
+            found
+                .step_duration
+                .get(namespace, handler, "", || {
+                    let labels = HandlerLabels {
+                        namespace: namespace.to_owned(),
+                        handler: handler.to_owned(),
+                    };
+                    m.step_duration.get_or_create(&labels).clone()
                 })
                 .observe(seconds);
         }
@@ -371,5 +418,6 @@ impl Metrics {
     }
 }
 
+mod found;
 #[cfg(test)]
 mod tests;
