@@ -6,6 +6,7 @@ pub mod background;
 mod export;
 mod feed;
 mod histogram;
+mod json_lines;
 pub mod metrics;
 pub mod monitor;
 mod process;
@@ -108,9 +109,9 @@ where
         .with_writer(writer);
     let lines = if json {
         lines
-            .json()
-            .flatten_event(true)
+            .with_ansi(false)
             .fmt_fields(span_fields::JsonSpanFields)
+            .event_format(json_lines::JsonLines)
             .boxed()
     } else {
         lines.boxed()

@@ -4,6 +4,7 @@
 //! created by the thousand per second (one per step attempt) and rarely logged
 //! inside, that was most of what a span cost the log layer.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write};
 
 use tracing::field::{Field, Visit};
@@ -11,12 +12,15 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
+/// The most a thread keeps of the buffer span fields are written into.
+const KEPT_BUFFER: usize = 16 * 1024;
+
 /// Formats span fields as one JSON object, as the JSON event format expects.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonSpanFields;
 
 /// A writer that escapes what goes through it as the inside of a JSON string.
-struct Escaped<'a>(&'a mut dyn Write);
+pub(super) struct Escaped<'a>(pub(super) &'a mut String);
 
 impl Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -48,14 +52,14 @@ impl Write for Escaped<'_> {
 }
 
 /// `"name":`, the key of the field `name` as it is written.
-fn quoted_key(out: &mut dyn Write, name: &str) -> fmt::Result {
+fn quoted_key(out: &mut String, name: &str) -> fmt::Result {
     out.write_char('"')?;
     Escaped(&mut *out).write_str(name.strip_prefix("r#").unwrap_or(name))?;
     out.write_str("\":")
 }
 
 struct Visitor<'a> {
-    out: &'a mut dyn Write,
+    out: &'a mut String,
     first: bool,
     result: fmt::Result,
 }
@@ -70,7 +74,7 @@ impl Visitor<'_> {
         quoted_key(&mut *self.out, field.name())
     }
 
-    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut dyn Write) -> fmt::Result) {
+    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut String) -> fmt::Result) {
         if self.result.is_ok() {
             self.result = self.key(field).and_then(|()| value(&mut *self.out));
         }
@@ -95,11 +99,11 @@ impl Visitor<'_> {
 }
 
 impl Visit for Visitor<'_> {
+    /// As serde_json writes it (`1.0`, not `1`); not finite: `null`.
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if value.is_finite() {
-            self.entry(field, |out| write!(out, "{value}"));
-        } else {
-            self.entry(field, |out| out.write_str("null"));
+        match serde_json::Number::from_f64(value) {
+            Some(number) => self.entry(field, |out| write!(out, "{number}")),
+            None => self.entry(field, |out| out.write_str("null")),
         }
     }
 
@@ -125,21 +129,57 @@ impl Visit for Visitor<'_> {
 }
 
 /// Write `fields` to `out` as one JSON object.
-fn write_object<R: RecordFields>(out: &mut dyn Write, fields: R) -> fmt::Result {
+fn write_object<R: RecordFields>(out: &mut String, fields: R) -> fmt::Result {
     out.write_char('{')?;
+    write_entries(out, fields, true)?;
+    out.write_char('}')
+}
+
+/// Write `fields` to `out` as entries of a JSON object, `"key":value`, with
+/// a comma before each unless it comes `first`.
+pub(super) fn write_entries<R: RecordFields>(out: &mut String, fields: R, first: bool) -> fmt::Result {
     let mut visitor = Visitor {
-        out: &mut *out,
-        first: true,
+        out,
+        first,
         result: Ok(()),
     };
     fields.record(&mut visitor);
-    visitor.result?;
-    out.write_char('}')
+    visitor.result
+}
+
+/// Let `write` write into a string the thread keeps, then copy that to
+/// `writer` in one piece. The log layer's writer reaches its string through
+/// two dynamic calls and grows it piece by piece, once per key, quote and
+/// value; here every piece is a push onto a string with room. (A field whose
+/// formatting formats fields itself gets a string of its own.)
+pub(super) fn buffered(
+    writer: &mut Writer<'_>,
+    write: impl FnOnce(&mut String) -> fmt::Result,
+) -> fmt::Result {
+    thread_local! {
+        static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            let written = write(&mut buffer).and_then(|()| writer.write_str(&buffer));
+            // A huge field is not kept for the thread's lifetime.
+            if buffer.capacity() > KEPT_BUFFER {
+                *buffer = String::new();
+            }
+            written
+        }
+        Err(_) => {
+            let mut own = String::new();
+            write(&mut own)?;
+            writer.write_str(&own)
+        }
+    })
 }
 
 impl<'w> FormatFields<'w> for JsonSpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        write_object(&mut writer, fields)
+        buffered(&mut writer, |out| write_object(out, fields))
     }
 
     /// Fields recorded after the span was created (a task's id once it is
