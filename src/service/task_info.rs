@@ -1,9 +1,11 @@
 //! Namespace and correlation id per task, as event consumers need them:
 //! filled from task events where they pass by, else read once per task.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+// Looked up once per event by the telemetry subscriber: hashbrown's hasher,
+// not SipHash.
+use hashbrown::HashMap;
 use uuid::Uuid;
 
 use super::{Result, Tasker};
@@ -59,11 +61,16 @@ impl TaskInfoCache {
         self.known.insert(task_id, info);
     }
 
+    /// The task's info if it is known already (no database read).
+    pub fn known(&self, task_id: Uuid) -> Option<Arc<TaskInfo>> {
+        self.known.get(&task_id).map(Arc::clone)
+    }
+
     /// The task's info, read from the database when not known (`None` if the
     /// task does not exist).
     pub async fn get(&mut self, task_id: Uuid) -> Result<Option<Arc<TaskInfo>>> {
-        if let Some(found) = self.known.get(&task_id) {
-            return Ok(Some(Arc::clone(found)));
+        if let Some(found) = self.known(task_id) {
+            return Ok(Some(found));
         }
         let tasker = self.tasker.clone();
         let read = async move { tasker.task(task_id).await };

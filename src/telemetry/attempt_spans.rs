@@ -19,6 +19,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 use tokio::sync::Notify;
 use uuid::Uuid;
+use uuid::fmt::Hyphenated;
 
 use super::traces::Parent;
 use super::{Gate, background};
@@ -162,10 +163,16 @@ fn build(tracer: &SdkTracer, finished: FinishedAttempt) {
         handler_call,
         ending,
     } = finished;
+    // Ids written out directly: `to_string` goes through the formatter.
+    let id = |id: Uuid| {
+        id.hyphenated()
+            .encode_lower(&mut [0; Hyphenated::LENGTH])
+            .to_owned()
+    };
     let mut attributes = Vec::with_capacity(7);
     attributes.extend([
-        KeyValue::new("task_id", task_id.to_string()),
-        KeyValue::new("step_id", step_id.to_string()),
+        KeyValue::new("task_id", id(task_id)),
+        KeyValue::new("step_id", id(step_id)),
         KeyValue::new("step", step),
         KeyValue::new("attempt", i64::from(attempt)),
         KeyValue::new("handler", handler.clone()),

@@ -14,6 +14,7 @@ use crate::domain::change::Change;
 use crate::events::{Delivery, Event, Subscriber};
 use crate::registry::RegistryError;
 use crate::service::{TaskInfo, TaskInfoCache, Tasker};
+use crate::telemetry::router::Destinations;
 use crate::telemetry::{background, traces};
 
 /// Tasks whose namespace the feed keeps.
@@ -125,80 +126,90 @@ impl Subscriber for Feed {
                 tasks.remember(task_id, Arc::clone(&info));
                 Some(info)
             }
-            // Deleted, or the database is down: counted under "unknown".
-            (None, Some(task_id)) => tasks.get(task_id).await.ok().flatten(),
+            // Deleted, or the database is down: counted under "unknown". The
+            // read is boxed: every event's future is moved into a box, and
+            // the read's (a query's) would make that a copy of kilobytes.
+            (None, Some(task_id)) => match tasks.known(task_id) {
+                Some(info) => Some(info),
+                None => Box::pin(tasks.get(task_id)).await.ok().flatten(),
+            },
             (_, None) => None,
         };
-        let namespace = info.as_ref().map(|i| i.namespace.as_str());
-        let tasker = tasks.tasker();
-        if route.metric {
-            let step_namespace = match &event.change {
-                Some(Change::Step(_)) => Some(namespace.unwrap_or("unknown")),
-                _ => None,
-            };
-            tasker
-                .metrics()
-                .record_event(event.name.as_str(), event.change.as_ref(), step_namespace);
+        dispatch(tasks.tasker(), &event, route, info.as_deref());
+    }
+}
+
+/// Send `event` where `route` says. Apart from `handle`, whose future (moved
+/// into a box for every event) would otherwise hold all of this.
+fn dispatch(tasker: &Tasker, event: &Event, route: Destinations, info: Option<&TaskInfo>) {
+    let namespace = info.map(|i| i.namespace.as_str());
+    if route.metric {
+        let step_namespace = match &event.change {
+            Some(Change::Step(_)) => Some(namespace.unwrap_or("unknown")),
+            _ => None,
+        };
+        tasker
+            .metrics()
+            .record_event(event.name.as_str(), event.change.as_ref(), step_namespace);
+    }
+    if route.log.is_none() && !route.span {
+        return;
+    }
+    let redactor = &tasker.settings().redactor;
+    let correlation_id = info.and_then(|i| i.correlation_id.as_deref());
+    let (mut task_buf, mut step_buf) = ([0; Hyphenated::LENGTH], [0; Hyphenated::LENGTH]);
+    let task_id = event
+        .task_id
+        .map(|t| &*t.hyphenated().encode_lower(&mut task_buf));
+    let step_id = event
+        .step_id
+        .map(|s| &*s.hyphenated().encode_lower(&mut step_buf));
+    if let Some(level) = route.log {
+        let t = Transition::of(event);
+        let reason = t.reason.map(|r| redactor.redact_text(r));
+        // What the fields do not say (none for most state changes),
+        // filtered, as one JSON text.
+        let payload = (!event.data.is_empty()).then(|| {
+            let mut data = serde_json::Value::Object(event.data.clone());
+            redactor.redact_in_place(&mut data);
+            data.to_string()
+        });
+        // Fields that do not apply (a task event's step) are left out.
+        log_at!(
+            level,
+            event = event.name.as_str(),
+            task_id,
+            step_id,
+            task_name = t.task_name,
+            step_name = t.step_name,
+            handler = t.handler,
+            attempt = t.attempt,
+            from = t.from,
+            to = t.to,
+            reason = reason.as_deref(),
+            namespace,
+            correlation_id,
+            payload = payload.as_deref(),
+            "{}",
+            event.name.description()
+        );
+    }
+    if route.span {
+        let mut payload = event.payload();
+        redactor.redact_in_place(&mut payload);
+        let span = info_span!(
+            "tasker.event",
+            otel.name = event.name.as_str(),
+            task_id,
+            step_id,
+            correlation_id,
+            payload = %payload,
+        );
+        // In the task's trace, beside its step attempts.
+        if let Some(parent) = info.and_then(|i| i.trace_parent.as_deref()) {
+            traces::continue_trace(&span, parent);
         }
-        if route.log.is_none() && !route.span {
-            return;
-        }
-        let redactor = &tasker.settings().redactor;
-        let correlation_id = info.as_ref().and_then(|i| i.correlation_id.as_deref());
-        let (mut task_buf, mut step_buf) = ([0; Hyphenated::LENGTH], [0; Hyphenated::LENGTH]);
-        let task_id = event
-            .task_id
-            .map(|t| &*t.hyphenated().encode_lower(&mut task_buf));
-        let step_id = event
-            .step_id
-            .map(|s| &*s.hyphenated().encode_lower(&mut step_buf));
-        if let Some(level) = route.log {
-            let t = Transition::of(&event);
-            let reason = t.reason.map(|r| redactor.redact_text(r));
-            // What the fields do not say (none for most state changes),
-            // filtered, as one JSON text.
-            let payload = (!event.data.is_empty()).then(|| {
-                let mut data = serde_json::Value::Object(event.data.clone());
-                redactor.redact_in_place(&mut data);
-                data.to_string()
-            });
-            // Fields that do not apply (a task event's step) are left out.
-            log_at!(
-                level,
-                event = event.name.as_str(),
-                task_id,
-                step_id,
-                task_name = t.task_name,
-                step_name = t.step_name,
-                handler = t.handler,
-                attempt = t.attempt,
-                from = t.from,
-                to = t.to,
-                reason = reason.as_deref(),
-                namespace,
-                correlation_id,
-                payload = payload.as_deref(),
-                "{}",
-                event.name.description()
-            );
-        }
-        if route.span {
-            let mut payload = event.payload();
-            redactor.redact_in_place(&mut payload);
-            let span = info_span!(
-                "tasker.event",
-                otel.name = event.name.as_str(),
-                task_id,
-                step_id,
-                correlation_id,
-                payload = %payload,
-            );
-            // In the task's trace, beside its step attempts.
-            if let Some(parent) = info.as_ref().and_then(|i| i.trace_parent.as_deref()) {
-                traces::continue_trace(&span, parent);
-            }
-            drop(span.enter());
-        }
+        drop(span.enter());
     }
 }
 

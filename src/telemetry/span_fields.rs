@@ -25,7 +25,11 @@ pub(super) struct Escaped<'a>(pub(super) &'a mut String);
 impl Write for Escaped<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         // Ids and names, nearly all the text here, need no escape: one write.
-        if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // (A fold without early exit: the compiler checks many bytes at once.)
+        let needs_escape = s
+            .bytes()
+            .fold(false, |found, b| found | (b < 0x20) | (b == b'"') | (b == b'\\'));
+        if !needs_escape {
             return self.0.write_str(s);
         }
         let mut start = 0;
