@@ -27,9 +27,8 @@ impl From<&Lookup<'_>> for Key {
 }
 
 /// Handles to the series of one family found so far, by up to three label
-/// values (those a family lacks given as empty strings; a family's handles
-/// share its counts). Families never drop a series, so a handle never goes
-/// stale.
+/// values (an empty string for one a family lacks). A family's handles share
+/// its counts, and families never drop a series, so a handle never goes stale.
 #[derive(Debug)]
 pub(super) struct Found<M>(HashMap<Key, M>);
 
