@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -16,6 +15,10 @@ use super::histogram::AtomicHistogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use self::found::Found;
+use self::labels::{
+    AttemptLabels, EventLabels, HandlerLabels, OperationLabels, RequestLabels, StepLabels, StrategyLabels,
+    TaskLabels,
+};
 use super::process::ProcessCollector;
 use crate::domain::StepStatus;
 use crate::domain::attempt::FailureKind;
@@ -27,54 +30,6 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// Distinct GraphQL operation names kept as label values; later ones are
 /// counted as `other` so a client cannot grow the series without bound.
 const MAX_OPERATIONS: usize = 200;
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TaskLabels {
-    namespace: String,
-    name: String,
-    status: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StepLabels {
-    namespace: String,
-    handler: String,
-    status: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AttemptLabels {
-    namespace: String,
-    handler: String,
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct HandlerLabels {
-    namespace: String,
-    handler: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    operation: String,
-    status: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OperationLabels {
-    operation: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct EventLabels {
-    event: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StrategyLabels {
-    strategy: &'static str,
-}
 
 /// Step attempts: 1 ms to ~65 s.
 fn attempt_histogram() -> AtomicHistogram {
@@ -413,5 +368,6 @@ impl Metrics {
 }
 
 mod found;
+mod labels;
 #[cfg(test)]
 mod tests;
