@@ -12,7 +12,8 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
-/// The most a thread keeps of the buffer span fields are written into.
+/// The most a thread keeps of the string it writes log lines and span fields
+/// into (see [`buffered`]).
 const KEPT_BUFFER: usize = 16 * 1024;
 
 /// Formats span fields as one JSON object, as the JSON event format expects.

@@ -1,8 +1,8 @@
-//! The series events are recorded into, kept once found: a lookup by the
-//! borrowed label values, with a fast hasher, instead of building a label set
-//! of owned strings and hashing it with SipHash behind the family's lock for
-//! every event (about 1,100 instructions an event, most of the telemetry
-//! thread's metrics work).
+//! The series of the families whose label values are owned strings (tasks,
+//! steps, attempts, durations), kept once found: a lookup by the borrowed
+//! values with hashbrown's hasher, instead of building a label set of owned
+//! strings and hashing it with SipHash behind the family's lock for every
+//! event (most of the 1,100 instructions an event's metrics took).
 
 use hashbrown::{Equivalent, HashMap};
 
