@@ -147,27 +147,19 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         .expect("registers");
     let id = app.create_task("one", serde_json::json!({})).await;
     app.wait_complete(&id).await;
-    // The telemetry subscriber follows events a little later (it gathers them
-    // for up to 50 ms): the completion's metrics may land after the task does.
-    let mut tries = 0;
-    let missing = loop {
-        let text = app.get("/metrics").await.text().await.expect("metrics");
+    let missing = |text: &str| -> Vec<String> {
         let exported: BTreeSet<&str> = text
             .lines()
             .filter(|l| !l.starts_with('#') && !l.is_empty())
             .filter_map(|l| l.split(['{', ' ']).next())
             .collect();
-        let missing: Vec<String> = used
-            .iter()
+        used.iter()
             .filter(|m| !exported.contains(m.as_str()))
             .cloned()
-            .collect();
-        if missing.is_empty() || tries == 100 {
-            break missing;
-        }
-        tries += 1;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            .collect()
     };
+    let (_, text) = app.metrics_when(|text| missing(text).is_empty()).await;
+    let missing = missing(&text);
     assert!(missing.is_empty(), "used but not exported: {missing:?}");
     app.stop().await;
 }

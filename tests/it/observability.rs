@@ -30,16 +30,8 @@ fn sample(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &TestApp) -> (Scrape, String) {
-    let response = app.get("/metrics").await;
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap_or_default()
-        .to_owned();
-    let text = response.text().await.expect("text");
-    let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
-    (parsed, content_type)
+fn parse(text: &str) -> Scrape {
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text")
 }
 
 async fn metrics_and_status(db: &TestDb) {
@@ -58,16 +50,11 @@ async fn metrics_and_status(db: &TestDb) {
     app.wait_complete(id.as_str().expect("id is a string")).await;
 
     // The feed follows events asynchronously: wait for the completion to land.
-    let mut tries = 0;
-    let (s, content_type) = loop {
-        let (s, content_type) = scrape(&app).await;
-        let done = [("namespace", "shop"), ("name", "ship"), ("status", "complete")];
-        if sample(&s, "tasker_tasks_total", &done) == 1.0 || tries == 100 {
-            break (s, content_type);
-        }
-        tries += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let done = [("namespace", "shop"), ("name", "ship"), ("status", "complete")];
+    let (content_type, text) = app
+        .metrics_when(|text| sample(&parse(text), "tasker_tasks_total", &done) == 1.0)
+        .await;
+    let s = parse(&text);
     assert!(
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"

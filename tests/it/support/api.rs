@@ -120,6 +120,28 @@ impl TestApp {
         (status, response.json().await.expect("JSON body"))
     }
 
+    /// `/metrics` once `ready` holds for its text, or as it stands after about
+    /// 2 s (polling every 20 ms): the telemetry subscriber records an event a
+    /// little after it is published (it gathers events for up to 50 ms). Its
+    /// content type and text.
+    pub async fn metrics_when(&self, ready: impl Fn(&str) -> bool) -> (String, String) {
+        let mut tries = 0;
+        loop {
+            let response = self.get("/metrics").await;
+            assert_eq!(response.status(), 200);
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .to_owned();
+            let text = response.text().await.expect("metrics text");
+            if ready(&text) || tries == 100 {
+                return (content_type, text);
+            }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// POST any JSON body; status and JSON body.
     pub async fn post_raw(&self, body: &Value) -> (reqwest::StatusCode, Value) {
         let response = self
