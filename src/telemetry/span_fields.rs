@@ -168,7 +168,7 @@ pub(super) fn buffered(
         Ok(mut buffer) => {
             buffer.clear();
             let written = write(&mut buffer).and_then(|()| writer.write_str(&buffer));
-            // A huge field is not kept for the thread's lifetime.
+            // A huge line or field is not kept for the thread's lifetime.
             if buffer.capacity() > KEPT_BUFFER {
                 *buffer = String::new();
             }
