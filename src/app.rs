@@ -59,7 +59,9 @@ pub enum StartError {
 /// Open and migrate the database, build services (no engine yet).
 pub async fn open(config: &Config, handlers: HandlerRegistry) -> Result<Tasker, StartError> {
     config.validate()?;
-    let mut store = Store::connect(&config.connect_settings()).await?;
+    let mut store = Store::connect(&config.connect_settings())
+        .await?
+        .with_priority_ageing(config.priority_ageing());
     let events = EventBus::new(config.events.channel_capacity);
     let thresholds = config.performance_thresholds();
     store.observe_statements(monitor::statement_observer(events.clone(), thresholds.slow_query));

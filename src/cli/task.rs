@@ -107,6 +107,15 @@ pub(super) struct CreateArgs {
     /// Why the task is created.
     #[arg(long)]
     pub(super) reason: Option<String>,
+    /// 1 (least urgent) to 4 (most urgent); default: the template's, else 2.
+    #[arg(long, value_name = "1-4")]
+    pub(super) priority: Option<i32>,
+    /// Start no step before this time (RFC 3339, e.g. 2026-12-24T18:00:00Z).
+    #[arg(long, value_name = "TIME", conflicts_with = "delay_seconds")]
+    pub(super) run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Start no step before this many seconds from now.
+    #[arg(long, value_name = "SECONDS")]
+    pub(super) delay_seconds: Option<i32>,
     #[command(flatten)]
     pub(super) server: ServerArgs,
 }

@@ -37,6 +37,9 @@ pub(super) async fn create(args: CreateArgs, config: Config) -> anyhow::Result<E
         tags: args.tags.clone(),
         bypass_steps: args.bypass.clone(),
         idempotency_key: args.idempotency_key.clone(),
+        priority: args.priority.map(i64::from),
+        run_at: args.run_at,
+        delay_seconds: args.delay_seconds.map(i64::from),
         ..CreateTask::default()
     };
     let created = tasker.create_task(input).await?;

@@ -78,6 +78,9 @@ pub(super) async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         tags: Some(args.tags.clone()),
         bypass_steps: Some(args.bypass.clone()),
         idempotency_key: args.idempotency_key.clone(),
+        priority: args.priority.map(i64::from),
+        run_at: args.run_at,
+        delay_seconds: args.delay_seconds.map(i64::from),
     };
     let created = client
         .run::<CreateTask>(create_task::Variables { input })

@@ -34,6 +34,9 @@ use crate::service::{Limits, Settings};
 use crate::store::{ConnectSettings, backend_of};
 use crate::telemetry::router::Router;
 
+/// Longest priority ageing: beyond a year priority is strict in practice.
+const MAX_PRIORITY_AGEING_SECONDS: u64 = 365 * 86_400;
+
 /// Config file read when `--config` is not given and it exists.
 pub const DEFAULT_FILE: &str = "tasker.toml";
 
@@ -193,6 +196,12 @@ impl Config {
                 "every delay must be between 0 and max_backoff_seconds",
             ));
         }
+        if self.engine.priority_ageing_seconds > MAX_PRIORITY_AGEING_SECONDS {
+            return Err(invalid(
+                "engine.priority_ageing_seconds",
+                format!("must be at most {MAX_PRIORITY_AGEING_SECONDS} (a year)"),
+            ));
+        }
         if !matches!(self.log.format.as_str(), "auto" | "pretty" | "json") {
             return Err(invalid(
                 "log.format",
@@ -273,6 +282,11 @@ impl Config {
             connect_timeout: Duration::from_secs(self.database.connect_timeout_seconds),
             acquire_timeout: Duration::from_secs(self.database.acquire_timeout_seconds),
         }
+    }
+
+    /// How long a claimable step waits to count as one priority level more urgent.
+    pub fn priority_ageing(&self) -> Duration {
+        Duration::from_secs(self.engine.priority_ageing_seconds)
     }
 
     /// Engine options (a fresh instance id).

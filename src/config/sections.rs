@@ -86,6 +86,10 @@ pub struct EngineConfig {
     pub default_step_timeout_seconds: u64,
     /// Time running handlers get to finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// Waiting this long makes a claimable step count as one priority level
+    /// more urgent, so low-priority work is never starved (0: claims ignore
+    /// priority and take the oldest first).
+    pub priority_ageing_seconds: u64,
 }
 
 impl Default for EngineConfig {
@@ -99,6 +103,7 @@ impl Default for EngineConfig {
             lease_seconds: d.lease.as_secs(),
             default_step_timeout_seconds: d.default_step_timeout.as_secs(),
             shutdown_grace_seconds: d.shutdown_grace.as_secs(),
+            priority_ageing_seconds: crate::domain::priority::DEFAULT_AGEING.as_secs(),
         }
     }
 }

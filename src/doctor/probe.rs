@@ -77,6 +77,9 @@ impl Probe {
             tags: None,
             bypass_steps: None,
             idempotency_key: None,
+            priority: None,
+            run_at: None,
+            delay_seconds: None,
         };
         let created = self
             .client

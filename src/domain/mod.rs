@@ -8,10 +8,12 @@ pub mod context;
 pub mod dag;
 pub mod error;
 pub mod median;
+pub mod priority;
 pub mod readiness;
 pub mod redact;
 pub mod state;
 pub mod template;
+pub mod waiting;
 
 pub use error::{ContextError, TemplateError, TemplateProblem, TransitionError};
 pub use state::{StepStatus, TaskStatus};

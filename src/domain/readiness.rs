@@ -99,7 +99,7 @@ pub fn reconcile_task(current: TaskStatus, steps: &StepCounts) -> Option<TaskSta
             - steps.get(StepStatus::Skipped);
         match current {
             TaskStatus::Error => TaskStatus::InProgress,
-            TaskStatus::Pending if started > 0 => TaskStatus::InProgress,
+            TaskStatus::Pending | TaskStatus::Scheduled if started > 0 => TaskStatus::InProgress,
             other => other,
         }
     } else if steps.satisfied() == steps.total() {
@@ -215,6 +215,24 @@ mod tests {
         );
         assert_eq!(reconcile_task(T::Cancelled, &counts(&[S::Enqueued])), None);
         assert_eq!(reconcile_task(T::Error, &counts(&[S::Error])), None);
+    }
+
+    #[test]
+    fn a_scheduled_task_waits_until_a_step_starts_and_may_be_resolved_before() {
+        let counts = |s: &[S]| s.iter().copied().collect::<StepCounts>();
+        use TaskStatus as T;
+        assert_eq!(
+            reconcile_task(T::Scheduled, &counts(&[S::Enqueued, S::Pending])),
+            None
+        );
+        assert_eq!(
+            reconcile_task(T::Scheduled, &counts(&[S::InProgress, S::Pending])),
+            Some(T::InProgress)
+        );
+        assert_eq!(
+            reconcile_task(T::Scheduled, &counts(&[S::ResolvedManually])),
+            Some(T::ResolvedManually)
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ use super::error::TransitionError;
 pub enum TaskStatus {
     /// Created; no step has started yet.
     Pending,
+    /// Created with a later start (`runAt`): no step is claimed before then.
+    Scheduled,
     /// At least one step has started and the task is not finished.
     InProgress,
     /// Every step completed (or was skipped).
@@ -90,6 +92,7 @@ macro_rules! status_strings {
 
 status_strings!(TaskStatus {
     Pending => "PENDING" / "pending",
+    Scheduled => "SCHEDULED" / "scheduled",
     InProgress => "IN_PROGRESS" / "in_progress",
     Complete => "COMPLETE" / "complete",
     Error => "ERROR" / "error",
@@ -120,6 +123,11 @@ pub const TASK_TRANSITIONS: &[(Option<TaskStatus>, TaskStatus)] = &[
     // every step bypassed or resolved before anything ran
     (Some(T::Pending), T::Complete),
     (Some(T::Pending), T::ResolvedManually),
+    // a later start: set at creation, left by the first claim or a cancel
+    (Some(T::Pending), T::Scheduled),
+    (Some(T::Scheduled), T::InProgress),
+    (Some(T::Scheduled), T::Cancelled),
+    (Some(T::Scheduled), T::ResolvedManually),
     (Some(T::InProgress), T::Complete),
     (Some(T::InProgress), T::Error),
     (Some(T::InProgress), T::Cancelled),

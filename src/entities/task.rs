@@ -23,6 +23,10 @@ pub struct Model {
     pub correlation_id: Option<String>,
     /// W3C `traceparent` of the span that created the task.
     pub trace_parent: Option<String>,
+    /// 1 (least urgent) to 4 (most urgent).
+    pub priority: i32,
+    /// Earliest time a step of the task may be claimed (delayed start).
+    pub run_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,

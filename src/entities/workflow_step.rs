@@ -25,6 +25,11 @@ pub struct Model {
     pub config: Json,
     /// Set while the step is claimable (ENQUEUED, or WAITING_FOR_RETRY until then).
     pub ready_at: Option<DateTimeUtc>,
+    /// The task's priority, copied so that claims can order by it.
+    pub priority: i32,
+    /// Claim order while claimable: `ready_at` minus priority × ageing, in
+    /// microseconds; lower first.
+    pub claim_rank: Option<i64>,
     pub lease_owner: Option<String>,
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTimeUtc>,

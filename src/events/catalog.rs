@@ -43,8 +43,10 @@ macro_rules! catalog {
 catalog! {
     TaskInitializeRequested => "task.initialize_requested" (TASK_FIELDS):
         "A task was created (PENDING).",
+    TaskScheduled => "task.scheduled" (TASK_FIELDS):
+        "A task was created to start later (runAt or delaySeconds): no step is claimed before then (PENDING -> SCHEDULED).",
     TaskStartRequested => "task.start_requested" (TASK_FIELDS):
-        "The first step of a task was claimed (PENDING -> IN_PROGRESS).",
+        "The first step of a task was claimed (PENDING or SCHEDULED -> IN_PROGRESS).",
     TaskRetryRequested => "task.retry_requested" (TASK_FIELDS):
         "A failed task was reopened by a retry or a manual resolution (ERROR -> IN_PROGRESS).",
     TaskCompleted => "task.completed" (TASK_FIELDS):
@@ -128,6 +130,7 @@ impl EventName {
     pub fn for_task(from: Option<TaskStatus>, to: TaskStatus) -> Self {
         match (from, to) {
             (None, _) | (_, TaskStatus::Pending) => EventName::TaskInitializeRequested,
+            (_, TaskStatus::Scheduled) => EventName::TaskScheduled,
             (Some(TaskStatus::Error), TaskStatus::InProgress) => EventName::TaskRetryRequested,
             (_, TaskStatus::InProgress) => EventName::TaskStartRequested,
             (_, TaskStatus::Complete) => EventName::TaskCompleted,

@@ -51,7 +51,8 @@ pub fn events_for(changes: Vec<Change>, mut emit: impl FnMut(Event)) {
                     let started = about_task(EventName::WorkflowTaskFinalizationStarted, t);
                     emit(started.with("to", t.to.as_str()));
                 }
-                let starting = t.from == Some(TaskStatus::Pending) && t.to == TaskStatus::InProgress;
+                let starting = matches!(t.from, Some(TaskStatus::Pending | TaskStatus::Scheduled))
+                    && t.to == TaskStatus::InProgress;
                 let follow_up = if starting {
                     Some(about_task(EventName::WorkflowTaskStarted, t))
                 } else if finishing {

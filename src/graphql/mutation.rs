@@ -42,6 +42,15 @@ pub struct CreateTaskInput {
     pub bypass_steps: Option<Vec<String>>,
     /// The same key returns the same task (created: false).
     pub idempotency_key: Option<String>,
+    /// 1 (least urgent) to 4 (most urgent); default: the template's `priority`, else 2.
+    /// Claims take more urgent steps first, then older ones; a step that has
+    /// waited `engine.priority_ageing_seconds` counts as one level more urgent.
+    pub priority: Option<i32>,
+    /// Start no step before this time (RFC 3339); the task is SCHEDULED until
+    /// then and can be cancelled. A time in the past starts at once.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Start no step before this many seconds from now (instead of `runAt`).
+    pub delay_seconds: Option<i32>,
 }
 
 /// Output of `createTask`.
@@ -167,6 +176,9 @@ impl MutationRoot {
                 bypass_steps: input.bypass_steps.unwrap_or_default(),
                 idempotency_key: input.idempotency_key,
                 correlation_id: ctx.data_opt::<RequestInfo>().map(|r| r.correlation_id.clone()),
+                priority: input.priority.map(i64::from),
+                run_at: input.run_at,
+                delay_seconds: input.delay_seconds.map(i64::from),
             })
             .await?;
         Ok(CreateTaskPayload {

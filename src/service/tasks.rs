@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{Instrument, field, info_span};
 use uuid::Uuid;
@@ -10,6 +11,7 @@ use super::views::{StepView, TaskView, TransitionView};
 use super::{Error, Result, Tasker};
 use crate::domain::attempt::check_storable_json;
 use crate::domain::context::check_context_size;
+use crate::domain::priority::Priority;
 use crate::domain::template::DEFAULT_NAMESPACE;
 use crate::store::{self, NewTask};
 use crate::telemetry::traces;
@@ -39,6 +41,12 @@ pub struct CreateTask {
     pub idempotency_key: Option<String>,
     /// Correlation id of the request.
     pub correlation_id: Option<String>,
+    /// 1 (least urgent) to 4 (most urgent); default: the template's, else 2.
+    pub priority: Option<i64>,
+    /// Start no step before this time (the task is SCHEDULED until then).
+    pub run_at: Option<DateTime<Utc>>,
+    /// Start no step before this many seconds from now (instead of `run_at`).
+    pub delay_seconds: Option<i64>,
 }
 
 /// Output of [`Tasker::create_task`].
@@ -69,6 +77,46 @@ pub const MAX_TAG_CHARS: usize = 128;
 pub const MAX_TEXT_CHARS: usize = 1_024;
 /// Characters in an idempotency key.
 pub const MAX_KEY_CHARS: usize = 256;
+
+/// Furthest ahead a delayed start may lie (about ten years).
+pub const MAX_DELAY_SECONDS: i64 = 10 * 366 * 86_400;
+
+/// The priority and start time `input` asks for: a bad priority, both
+/// `runAt` and `delaySeconds`, or a start out of range are refused.
+fn flow_inputs(
+    input: &CreateTask,
+    template_priority: Option<Priority>,
+    now: DateTime<Utc>,
+) -> Result<(Priority, Option<DateTime<Utc>>)> {
+    let priority = match input.priority {
+        Some(p) => Priority::new(p).map_err(|e| Error::bad_input("priority", e.to_string()))?,
+        None => template_priority.unwrap_or_default(),
+    };
+    let horizon = now + chrono::Duration::seconds(MAX_DELAY_SECONDS);
+    let run_at = match (input.run_at, input.delay_seconds) {
+        (Some(_), Some(_)) => {
+            return Err(Error::bad_input(
+                "delaySeconds",
+                "give runAt or delaySeconds, not both",
+            ));
+        }
+        (None, Some(d)) if !(0..=MAX_DELAY_SECONDS).contains(&d) => {
+            return Err(Error::bad_input(
+                "delaySeconds",
+                format!("must be between 0 and {MAX_DELAY_SECONDS}"),
+            ));
+        }
+        (None, Some(d)) => Some(now + chrono::Duration::seconds(d)),
+        (Some(at), None) if at > horizon => {
+            return Err(Error::bad_input(
+                "runAt",
+                format!("must be at most {MAX_DELAY_SECONDS} seconds ahead"),
+            ));
+        }
+        (at, None) => at.map(crate::store::storage_time),
+    };
+    Ok((priority, run_at))
+}
 
 /// PostgreSQL text cannot hold NUL, so no input may carry one.
 fn check_nul(field: &str, value: &str) -> Result<()> {
@@ -215,6 +263,7 @@ impl Tasker {
             bypass[index] = true;
         }
         let now = self.clock.now();
+        let (priority, run_at) = flow_inputs(&input, template.template.priority, now)?;
         let (template, input_ref, retry_defaults) = (&template, &input, &self.settings.retry_defaults);
         let trace_parent = &trace_parent;
         let created = self
@@ -233,6 +282,8 @@ impl Tasker {
                         trace_parent: trace_parent.clone(),
                         bypass,
                         retry_defaults,
+                        priority,
+                        run_at,
                     };
                     let row = store::create_task(&mut tx, new, now).await?;
                     Ok((row, tx))

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use crate::domain::attempt::StepFailure;
 use crate::domain::backoff::RetryPolicy;
+use crate::domain::priority::Priority;
 use crate::domain::{StepStatus, TaskStatus};
 use crate::entities::{step_transition, task, task_transition, workflow_step};
 use crate::store;
@@ -56,6 +57,10 @@ pub struct TaskView {
     pub updated_at: DateTime<Utc>,
     /// Reached COMPLETE, ERROR, CANCELLED or RESOLVED_MANUALLY.
     pub completed_at: Option<DateTime<Utc>>,
+    /// How urgent.
+    pub priority: Priority,
+    /// No step starts before this time (delayed start), when one was asked for.
+    pub run_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<task::Model> for TaskView {
@@ -78,6 +83,9 @@ impl TryFrom<task::Model> for TaskView {
             created_at: m.created_at,
             updated_at: m.updated_at,
             completed_at: m.completed_at,
+            priority: Priority::new(i64::from(m.priority))
+                .map_err(|e| corrupt(format!("task {} priority: {e}", m.id)))?,
+            run_at: m.run_at,
         })
     }
 }

@@ -219,7 +219,9 @@ async fn record_failures(
         set.push((workflow_step::Column::LastError, Expr::value(error_json)));
         let to = match decision {
             FailureDecision::Retry(delay) => {
-                set.push((workflow_step::Column::ReadyAt, Expr::value(later(now, delay))));
+                let at = later(now, delay);
+                set.push((workflow_step::Column::ReadyAt, Expr::value(at)));
+                set.push((workflow_step::Column::ClaimRank, tx.rank_expr(at)));
                 StepStatus::WaitingForRetry
             }
             FailureDecision::GiveUp => {

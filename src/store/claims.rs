@@ -78,8 +78,8 @@ pub(crate) fn lease_columns(
     ]
 }
 
-/// Claim up to `claim.limit` ready steps, oldest `ready_at` first; their tasks
-/// move to IN_PROGRESS if they had not started.
+/// Claim up to `claim.limit` ready steps, most urgent first and then oldest
+/// (by claim rank); their tasks move to IN_PROGRESS if they had not started.
 pub async fn claim_steps(
     tx: &mut WriteTxn,
     claim: Claim<'_>,
@@ -90,15 +90,16 @@ pub async fn claim_steps(
         return Ok(Vec::new());
     }
     // `ready_at` is set exactly while a step is claimable (ENQUEUED, or
-    // WAITING_FOR_RETRY until its time): an ordered scan of its small partial
-    // index finds candidates. The status is re-checked by the update itself.
+    // WAITING_FOR_RETRY until its time): an ordered scan of the small partial
+    // index of claim ranks over those rows finds candidates, most urgent and
+    // then oldest first. The status is re-checked by the update itself.
     let mut candidates = Query::select();
     candidates
         .column(C::Id)
         .from(workflow_step::Entity)
         .and_where(C::ReadyAt.is_not_null())
         .and_where(C::ReadyAt.lte(now))
-        .order_by(C::ReadyAt, Order::Asc)
+        .order_by(C::ClaimRank, Order::Asc)
         .limit(claim.limit);
     match claim.filter {
         ClaimFilter::Engine { task } => {
@@ -138,7 +139,7 @@ pub async fn claim_steps(
             tx,
             TaskMove {
                 to: TaskStatus::InProgress,
-                from: &[TaskStatus::Pending],
+                from: &[TaskStatus::Pending, TaskStatus::Scheduled],
                 filter: Condition::all().add(any_of(tx.backend(), task::Column::Id, task_ids)),
                 set: vec![],
                 reason: None,

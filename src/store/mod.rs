@@ -54,6 +54,8 @@ pub struct Store {
     backend: DbBackend,
     /// The reader is the writer (`sqlite::memory:`, PostgreSQL).
     shared: bool,
+    /// Waiting this long makes a claimable step one priority level more urgent.
+    ageing: std::time::Duration,
 }
 
 impl Store {
@@ -65,7 +67,16 @@ impl Store {
             read: pools.read,
             backend: pools.backend,
             shared: pools.shared,
+            ageing: crate::domain::priority::DEFAULT_AGEING,
         })
+    }
+
+    /// Claims count a step waiting `ageing` as one priority level more urgent
+    /// (zero: claims ignore priority and take the oldest first; a very long
+    /// ageing makes priority strict).
+    pub fn with_priority_ageing(mut self, ageing: std::time::Duration) -> Self {
+        self.ageing = ageing;
+        self
     }
 
     /// Apply pending migrations.
@@ -106,7 +117,7 @@ impl Store {
 
     /// Start a write transaction.
     pub async fn begin(&self) -> Result<WriteTxn> {
-        WriteTxn::begin(&self.write, self.backend).await
+        WriteTxn::begin(&self.write, self.backend, self.ageing).await
     }
 
     /// A trivial round trip (`SELECT 1`) on the reader.

@@ -108,7 +108,12 @@ pub async fn cancel_task(
         tx,
         TaskMove {
             to: TaskStatus::Cancelled,
-            from: &[TaskStatus::Pending, TaskStatus::InProgress, TaskStatus::Error],
+            from: &[
+                TaskStatus::Pending,
+                TaskStatus::Scheduled,
+                TaskStatus::InProgress,
+                TaskStatus::Error,
+            ],
             filter: Condition::all().add(task::Column::Id.eq(task_id)),
             set: vec![(task::Column::CompletedAt, Expr::value(now))],
             reason,
@@ -147,6 +152,7 @@ async fn reopen_failed_step(
             set: vec![
                 (workflow_step::Column::AttemptLimit, Expr::value(fresh_limit)),
                 (workflow_step::Column::ReadyAt, Expr::value(now)),
+                (workflow_step::Column::ClaimRank, tx.rank_expr(now)),
                 (workflow_step::Column::CompletedAt, null_time()),
             ],
             reason: Some("retry requested".to_owned()),

@@ -134,7 +134,10 @@ pub async fn promote_children(
                 to: StepStatus::Enqueued,
                 from: &[StepStatus::Pending],
                 filter: Condition::all().add(any_of(tx.backend(), workflow_step::Column::Id, shared)),
-                set: vec![(workflow_step::Column::ReadyAt, Expr::value(now))],
+                set: vec![
+                    (workflow_step::Column::ReadyAt, Expr::value(now)),
+                    (workflow_step::Column::ClaimRank, tx.rank_expr(now)),
+                ],
                 reason: None,
                 failure: None,
             },

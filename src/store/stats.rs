@@ -18,7 +18,7 @@ pub struct QueueDepths {
     pub tasks_in_progress: u64,
     /// Steps claimable now (ENQUEUED, or WAITING_FOR_RETRY with the wait over).
     pub steps_ready: u64,
-    /// Steps waiting for a retry time still ahead.
+    /// Steps whose claimable time lies ahead (a retry backoff or a delayed start).
     pub steps_scheduled: u64,
     /// Steps leased by a running engine or worker.
     pub leases_active: u64,

@@ -13,6 +13,7 @@ use super::templates::StoredTemplate;
 use super::txn::{WriteTxn, insert_all};
 use crate::domain::backoff::RetryDefaults;
 use crate::domain::change::{StepChange, TaskChange};
+use crate::domain::priority::{Priority, claim_rank};
 use crate::domain::readiness::{StepCounts, initial_statuses, reconcile_task};
 use crate::domain::template::dag_of;
 use crate::domain::{StepStatus, TaskStatus};
@@ -42,6 +43,11 @@ pub struct NewTask<'a> {
     pub bypass: Vec<bool>,
     /// Server retry defaults to resolve each step's policy against.
     pub retry_defaults: &'a RetryDefaults,
+    /// How urgent; its steps are claimed in this order.
+    pub priority: Priority,
+    /// No step is claimed before this time (the task is SCHEDULED until then
+    /// when it lies ahead).
+    pub run_at: Option<DateTime<Utc>>,
 }
 
 fn int(value: impl TryInto<i32>) -> i32 {
@@ -59,9 +65,14 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
     let counts: StepCounts = statuses.iter().copied().collect();
     let finished = reconcile_task(TaskStatus::Pending, &counts);
     let mut task_history = vec![(None, TaskStatus::Pending)];
+    let later_start = new.run_at.filter(|at| *at > now && finished.is_none());
     if let Some(to) = finished {
         task_history.push((Some(TaskStatus::Pending), to));
+    } else if later_start.is_some() {
+        task_history.push((Some(TaskStatus::Pending), TaskStatus::Scheduled));
     }
+    let ready_at = later_start.unwrap_or(now);
+    let rank = claim_rank(ready_at, new.priority, tx.ageing());
     let status = task_history.last().map_or(TaskStatus::Pending, |(_, to)| *to);
     let tags = serde_json::to_value(&new.tags).map_err(|e| Error::corrupt(e.to_string()))?;
     // The JSON column keeps the tags as given; task_tag indexes them for filters.
@@ -84,11 +95,13 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
         idempotency_key: new.idempotency_key,
         correlation_id: new.correlation_id,
         trace_parent: new.trace_parent,
+        priority: i32::from(new.priority.get()),
+        run_at: new.run_at,
         created_at: now,
         updated_at: now,
         completed_at: finished.map(|_| now),
     };
-    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 20).await?;
+    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 22).await?;
     let mut tags = new.tags.clone();
     tags.sort();
     tags.dedup();
@@ -143,7 +156,9 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             timeout_ms: Set(step.timeout_ms.map(|t| i64::try_from(t).unwrap_or(i64::MAX))),
             skippable: Set(step.skippable),
             config: Set(step.config.clone()),
-            ready_at: Set((status == StepStatus::Enqueued).then_some(now)),
+            ready_at: Set((status == StepStatus::Enqueued).then_some(ready_at)),
+            priority: Set(i32::from(new.priority.get())),
+            claim_rank: Set((status == StepStatus::Enqueued).then_some(rank)),
             lease_owner: Set(None),
             lease_token: Set(None),
             lease_expires_at: Set(None),
@@ -171,7 +186,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             })?;
         }
     }
-    insert_all(tx.conn(), steps, 24).await?;
+    insert_all(tx.conn(), steps, 26).await?;
 
     let edges: Vec<step_edge::ActiveModel> = (0..dag.len())
         .flat_map(|child| {

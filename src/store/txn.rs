@@ -2,6 +2,8 @@
 //! Transition rows are flushed in one multi-row insert just before commit, and
 //! the change records come back only after the commit succeeded.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, SqliteTransactionMode,
@@ -11,6 +13,7 @@ use uuid::Uuid;
 
 use super::error::{Error, Result};
 use crate::domain::change::{Change, StepChange, TaskChange};
+use crate::domain::priority::ageing_micros;
 use crate::domain::{StepStatus, TaskStatus};
 use crate::entities::{step_transition, task_transition};
 
@@ -39,13 +42,18 @@ where
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     backend: DbBackend,
+    ageing: Duration,
     step_rows: Vec<step_transition::ActiveModel>,
     task_rows: Vec<task_transition::ActiveModel>,
     changes: Vec<Change>,
 }
 
 impl WriteTxn {
-    pub(super) async fn begin(conn: &DatabaseConnection, backend: DbBackend) -> Result<Self> {
+    pub(super) async fn begin(
+        conn: &DatabaseConnection,
+        backend: DbBackend,
+        ageing: Duration,
+    ) -> Result<Self> {
         let options = TransactionOptions {
             // Take the write lock up front: a deferred transaction that reads first
             // can fail with SQLITE_BUSY_SNAPSHOT instead of waiting.
@@ -57,6 +65,7 @@ impl WriteTxn {
         Ok(Self {
             txn,
             backend,
+            ageing,
             step_rows: Vec::new(),
             task_rows: Vec::new(),
             changes: Vec::new(),
@@ -71,6 +80,20 @@ impl WriteTxn {
     /// The backend (some statements differ, e.g. row locks).
     pub fn backend(&self) -> DbBackend {
         self.backend
+    }
+
+    /// How long a claimable step waits to count as one priority level more
+    /// urgent (see [`crate::domain::priority`]).
+    pub fn ageing(&self) -> Duration {
+        self.ageing
+    }
+
+    /// The SQL that sets a step's claim rank for a step claimable from `ready_at`,
+    /// from its own priority column.
+    pub(crate) fn rank_expr(&self, ready_at: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        Expr::value(ready_at.timestamp_micros())
+            .sub(Expr::col(crate::entities::workflow_step::Column::Priority).mul(ageing_micros(self.ageing)))
     }
 
     /// Record a step transition (checked against the state machine).

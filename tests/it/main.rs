@@ -8,6 +8,7 @@ mod cluster;
 mod docker;
 mod doctor;
 mod events;
+mod flow;
 mod graphql;
 mod graphs;
 mod http;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::domain::backoff::RetrySpec;
+use crate::domain::priority::Priority;
 
 /// Namespace used when a template names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -27,6 +28,9 @@ pub struct TaskTemplate {
     /// JSON Schema every task context must satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_schema: Option<Value>,
+    /// Priority of its tasks unless `createTask` names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
     /// Steps in declaration order.
     pub steps: Vec<StepTemplate>,
 }
@@ -139,6 +143,7 @@ mod tests {
             version: semver::Version::new(1, 0, 0),
             description: None,
             context_schema: None,
+            priority: None,
             steps: vec![StepTemplate {
                 name: "a".into(),
                 handler: "noop".into(),

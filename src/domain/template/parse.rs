@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::model::{DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemplate, TaskTemplate};
 use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
+use crate::domain::priority::Priority;
 
 /// Parse a template document in either format. Validation is separate
 /// ([`super::validate`]); this only checks shape and version syntax.
@@ -43,6 +44,7 @@ struct NativeDoc {
     version: Option<VersionText>,
     description: Option<String>,
     context_schema: Option<Value>,
+    priority: Option<Priority>,
     steps: Vec<NativeStep>,
 }
 
@@ -192,6 +194,7 @@ impl NativeDoc {
             version,
             description: self.description,
             context_schema: self.context_schema,
+            priority: self.priority,
             steps,
         };
         finish(template, problems)
@@ -261,6 +264,7 @@ impl TaskerDoc {
             version,
             description: self.description,
             context_schema: self.schema,
+            priority: None,
             steps,
         };
         finish(template, problems)
@@ -283,6 +287,14 @@ mod tests {
         assert_eq!(t.steps[1].retry.max_attempts, Some(5));
         assert!(t.steps[0].retryable);
         assert_eq!(t.steps[0].config, serde_json::json!({}));
+    }
+
+    #[test]
+    fn a_template_may_set_its_tasks_priority_between_one_and_four() {
+        let t = parse_template("name: x\npriority: 4\nsteps: []\n").expect("parses");
+        assert_eq!(t.priority.map(|p| p.get()), Some(4));
+        let err = parse_template("name: x\npriority: 7\nsteps: []\n").expect_err("out of range");
+        assert!(err.to_string().contains("between 1"), "{err}");
     }
 
     #[test]

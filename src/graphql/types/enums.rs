@@ -8,6 +8,8 @@ use async_graphql::Enum;
 pub enum TaskStatusKind {
     /// Created; no step has started yet.
     Pending,
+    /// Created to start later (`runAt`): no step is claimed before then.
+    Scheduled,
     /// At least one step has started and the task is not finished.
     InProgress,
     /// Every step completed (or was skipped).
@@ -73,4 +75,12 @@ pub enum HandlerKindGql {
     Rust,
     /// Run by external workers through claimSteps.
     External,
+}
+
+/// What holds back a step whose parents are satisfied.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "WaitingFor", remote = "crate::domain::waiting::WaitingFor")]
+pub enum WaitingForKind {
+    /// Its task starts later (`runAt`).
+    Schedule,
 }

@@ -6,8 +6,9 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use super::enums::StepStatusKind;
+use super::enums::{StepStatusKind, WaitingForKind};
 use super::task::Task;
+use crate::domain::waiting::step_waiting_for;
 use crate::graphql::error::{GqlResult, internal};
 use crate::graphql::groups::StepGroup;
 use crate::service::{StepView, TransitionView};
@@ -116,6 +117,12 @@ impl Step {
     /// When the step may next be claimed (ENQUEUED or WAITING_FOR_RETRY).
     async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
         self.view.next_attempt_at
+    }
+
+    /// What holds the step back although its parents are satisfied (null
+    /// when nothing does; a retry's backoff shows in nextAttemptAt).
+    async fn waiting_for(&self) -> Option<WaitingForKind> {
+        step_waiting_for(self.view.status, self.view.next_attempt_at, Utc::now()).map(Into::into)
     }
 
     /// Parent steps.

@@ -11,6 +11,7 @@ use super::graph::DependencyGraph;
 use super::step::{Step, Transition};
 use super::tasker;
 use crate::domain::readiness::{StepCounts, execution_status, is_claimable};
+use crate::domain::waiting::task_queue_reason;
 use crate::graphql::error::GqlResult;
 use crate::graphql::groups::TaskGroup;
 use crate::service::TaskView;
@@ -150,6 +151,23 @@ impl Task {
     /// When the task reached COMPLETE, ERROR, CANCELLED or RESOLVED_MANUALLY.
     async fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.view.completed_at
+    }
+
+    /// 1 (least urgent) to 4 (most urgent): claims take more urgent steps
+    /// first, then older ones.
+    async fn priority(&self) -> i32 {
+        i32::from(self.view.priority.get())
+    }
+
+    /// No step starts before this time (delayed start), when one was asked for.
+    async fn run_at(&self) -> Option<DateTime<Utc>> {
+        self.view.run_at
+    }
+
+    /// Why the task has not started, when it waits for more than a free
+    /// handler slot (e.g. its scheduled start); null otherwise.
+    async fn queue_reason(&self) -> Option<String> {
+        task_queue_reason(self.view.status, self.view.run_at, Utc::now())
     }
 
     /// Steps in template order.

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::body::empty_as_none;
 use crate::domain::analysis::GraphAnalysis;
+use crate::domain::waiting::task_queue_reason;
 use crate::domain::{StepStatus, TaskStatus};
 use crate::service::{StepView, TaskView};
 
@@ -72,6 +73,13 @@ pub struct Task {
     pub updated_at: DateTime<Utc>,
     /// When it reached COMPLETE, ERROR, CANCELLED or RESOLVED_MANUALLY.
     pub completed_at: Option<DateTime<Utc>>,
+    /// 1 (least urgent) to 4 (most urgent).
+    #[schema(minimum = 1, maximum = 4)]
+    pub priority: u8,
+    /// No step starts before this time (delayed start), when one was asked for.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Why the task has not started, when it waits for more than a free slot.
+    pub queue_reason: Option<String>,
     /// Its dependency graph (levels, critical path, bottlenecks, impact
     /// score), with `include_dependencies=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,6 +107,9 @@ impl Task {
             created_at: t.created_at,
             updated_at: t.updated_at,
             completed_at: t.completed_at,
+            priority: t.priority.get(),
+            queue_reason: task_queue_reason(t.status, t.run_at, Utc::now()),
+            run_at: t.run_at,
             dependency_graph: None,
         }
     }
@@ -225,6 +236,14 @@ pub struct CreateTask {
     /// Skippable steps to bypass.
     #[serde(default)]
     pub bypass_steps: Vec<String>,
+    /// 1 (least urgent) to 4 (most urgent); default: the template's, else 2.
+    #[schema(minimum = 1, maximum = 4)]
+    pub priority: Option<i64>,
+    /// Start no step before this time (RFC 3339); the task is SCHEDULED until then.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Start no step before this many seconds from now (instead of `run_at`).
+    #[schema(minimum = 0, maximum = 316224000)]
+    pub delay_seconds: Option<i64>,
 }
 
 /// A task's label (documentation only: tags arrive as strings).

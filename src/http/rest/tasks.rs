@@ -115,6 +115,9 @@ pub async fn create(
             bypass_steps: input.bypass_steps,
             idempotency_key,
             correlation_id: Some(correlation.0),
+            priority: input.priority,
+            run_at: input.run_at,
+            delay_seconds: input.delay_seconds,
         })
         .await?;
     let location = format!("/tasks/{}", created.task.id);

@@ -22,6 +22,8 @@ export type CreateTaskInput = {
   bypassSteps?: Array<string> | null | undefined;
   /** The task's JSON context (checked against the template's context_schema). */
   context: unknown;
+  /** Start no step before this many seconds from now (instead of `runAt`). */
+  delaySeconds?: number | null | undefined;
   /** The same key returns the same task (created: false). */
   idempotencyKey?: string | null | undefined;
   /** Who asks. */
@@ -35,8 +37,19 @@ export type CreateTaskInput = {
   namedTaskName?: string | null | undefined;
   /** Template namespace (default `default`). */
   namespace?: string | null | undefined;
+  /**
+   * 1 (least urgent) to 4 (most urgent); default: the template's `priority`, else 2.
+   * Claims take more urgent steps first, then older ones; a step that has
+   * waited `engine.priority_ageing_seconds` counts as one level more urgent.
+   */
+  priority?: number | null | undefined;
   /** Why. */
   reason?: string | null | undefined;
+  /**
+   * Start no step before this time (RFC 3339); the task is SCHEDULED until
+   * then and can be cancelled. A time in the past starts at once.
+   */
+  runAt?: string | null | undefined;
   /** Which system asks. */
   sourceSystem?: string | null | undefined;
   /** Labels for filtering. */
@@ -99,7 +112,9 @@ export type TaskStatus =
   /** Created; no step has started yet. */
   | 'PENDING'
   /** Finished with every step satisfied, at least one by manual resolution. */
-  | 'RESOLVED_MANUALLY';
+  | 'RESOLVED_MANUALLY'
+  /** Created to start later (`runAt`): no step is claimed before then. */
+  | 'SCHEDULED';
 
 export type DoctorCreateTaskMutationVariables = Exact<{
   input: CreateTaskInput;
