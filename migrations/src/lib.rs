@@ -10,6 +10,7 @@ mod m20261123_100000_create_task_tag;
 mod m20261123_110000_index_template_runs;
 mod m20261123_120000_add_task_trace_parent;
 mod m20261207_090000_add_priority_and_run_at;
+mod m20261207_100000_add_concurrency_groups;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_110000_index_template_runs::Migration),
             Box::new(m20261123_120000_add_task_trace_parent::Migration),
             Box::new(m20261207_090000_add_priority_and_run_at::Migration),
+            Box::new(m20261207_100000_add_concurrency_groups::Migration),
         ]
     }
 }

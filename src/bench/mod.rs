@@ -195,10 +195,22 @@ pub struct Throughput {
 
 /// Register the shape's template.
 pub async fn prepare(tasker: &Tasker, shape: Shape) -> Result<()> {
-    tasker
-        .register_template(&shape.template(), true)
-        .await
-        .map(|_| ())
+    prepare_grouped(tasker, shape, None).await
+}
+
+/// Groups the tasks of a run with `--concurrency-limit` are spread over.
+pub const BENCH_GROUPS: usize = 64;
+
+/// Register the shape's template; with `limit`, every task gets a
+/// concurrency key (one of [`BENCH_GROUPS`], by its number) of that limit.
+pub async fn prepare_grouped(tasker: &Tasker, shape: Shape, limit: Option<u32>) -> Result<()> {
+    let mut yaml = shape.template();
+    if let Some(limit) = limit {
+        yaml.push_str(&format!(
+            "concurrency: {{key: 'int(context.i) % {BENCH_GROUPS}', limit: {limit}}}\n"
+        ));
+    }
+    tasker.register_template(&yaml, true).await.map(|_| ())
 }
 
 fn create_input(shape: Shape, i: usize) -> CreateTask {

@@ -92,6 +92,10 @@ pub(super) struct BenchArgs {
     /// clients as wrote in the throughput run) measured after it (0 skips).
     #[arg(long, default_value_t = 5)]
     ceiling_seconds: u64,
+    /// Give every task of the run a concurrency key (one of 64 groups) with
+    /// this limit, to measure what concurrency groups cost.
+    #[arg(long, value_name = "N")]
+    pub(super) concurrency_limit: Option<u32>,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub(super) json: bool,
@@ -194,7 +198,7 @@ pub(super) async fn run(args: BenchArgs, config: Config) -> anyhow::Result<ExitC
     let backend = backend_name(&tasker);
     let mut reports = Vec::new();
     for shape in &args.shapes {
-        bench::prepare(&tasker, *shape).await?;
+        bench::prepare_grouped(&tasker, *shape, args.concurrency_limit).await?;
         let latency = if args.latency_samples > 0 {
             Some(
                 bench::latency(

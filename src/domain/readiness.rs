@@ -40,6 +40,9 @@ pub fn is_claimable(status: StepStatus, ready_at: Option<DateTime<Utc>>, now: Da
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepCounts {
     counts: [u32; StepStatus::ALL.len()],
+    /// Of the PENDING steps, those whose parents are satisfied and that wait
+    /// at their concurrency group's gate: they will still run.
+    held: u32,
 }
 
 impl StepCounts {
@@ -57,14 +60,21 @@ impl StepCounts {
         self.counts[Self::slot(status)]
     }
 
+    /// Count `n` PENDING steps as waiting at a gate (they must also be
+    /// counted in PENDING).
+    pub fn add_held(&mut self, n: u32) {
+        self.held += n;
+    }
+
     /// All steps.
     pub fn total(&self) -> u32 {
         self.counts.iter().sum()
     }
 
-    /// Steps that can still make progress on their own.
+    /// Steps that can still make progress on their own (a step at its
+    /// concurrency gate among them).
     pub fn active(&self) -> u32 {
-        StepStatus::ACTIVE.iter().map(|s| self.get(*s)).sum()
+        StepStatus::ACTIVE.iter().map(|s| self.get(*s)).sum::<u32>() + self.held
     }
 
     /// Steps that satisfy their dependents.
@@ -215,6 +225,15 @@ mod tests {
         );
         assert_eq!(reconcile_task(T::Cancelled, &counts(&[S::Enqueued])), None);
         assert_eq!(reconcile_task(T::Error, &counts(&[S::Error])), None);
+    }
+
+    #[test]
+    fn a_step_waiting_at_its_gate_keeps_its_task_open() {
+        use TaskStatus as T;
+        let mut counts: StepCounts = [S::Complete, S::Pending].into_iter().collect();
+        assert_eq!(reconcile_task(T::InProgress, &counts), Some(T::Error));
+        counts.add_held(1);
+        assert_eq!(reconcile_task(T::InProgress, &counts), None);
     }
 
     #[test]

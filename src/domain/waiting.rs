@@ -12,20 +12,38 @@ use super::{StepStatus, TaskStatus};
 pub enum WaitingFor {
     /// Its task starts later (`runAt`).
     Schedule,
+    /// A free slot of its concurrency group.
+    Concurrency,
 }
 
 /// What a step waits for at `now`, if anything beyond its parents or its
-/// retry backoff: a root step of a task that starts later is ENQUEUED with
-/// the start time as the moment it becomes claimable.
+/// retry backoff: a root step of a task that starts later becomes claimable
+/// at the start time; a step of a concurrency group (`at_gate`) whose time
+/// has come waits for a free slot.
 pub fn step_waiting_for(
     status: StepStatus,
     claimable_from: Option<DateTime<Utc>>,
+    at_gate: bool,
     now: DateTime<Utc>,
 ) -> Option<WaitingFor> {
+    let waiting = matches!(
+        status,
+        StepStatus::Pending | StepStatus::Enqueued | StepStatus::WaitingForRetry
+    );
     match (status, claimable_from) {
-        (StepStatus::Enqueued, Some(at)) if at > now => Some(WaitingFor::Schedule),
+        (StepStatus::Enqueued | StepStatus::Pending, Some(at)) if at > now => Some(WaitingFor::Schedule),
+        (_, Some(at)) if at_gate && waiting && at <= now => Some(WaitingFor::Concurrency),
         _ => None,
     }
+}
+
+/// The concurrency group a task waits in, for its queue reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Queued<'a> {
+    /// The group's key.
+    pub group: &'a str,
+    /// Its limit.
+    pub limit: u32,
 }
 
 /// Why a task has not started at `now`, in words, if it waits for anything
@@ -33,14 +51,21 @@ pub fn step_waiting_for(
 pub fn task_queue_reason(
     status: TaskStatus,
     run_at: Option<DateTime<Utc>>,
+    queued: Option<Queued<'_>>,
     now: DateTime<Utc>,
 ) -> Option<String> {
-    match (status, run_at) {
-        (TaskStatus::Scheduled, Some(at)) if at > now => Some(format!(
+    match (status, run_at, queued) {
+        (TaskStatus::Scheduled, Some(at), _) if at > now => Some(format!(
             "scheduled: no step starts before {}",
             at.to_rfc3339_opts(SecondsFormat::Millis, true)
         )),
-        (TaskStatus::Scheduled, _) => Some("scheduled start reached: waiting for a free slot".to_owned()),
+        (TaskStatus::Pending | TaskStatus::Scheduled, _, Some(q)) => Some(format!(
+            "queued: concurrency group {} has its limit of {} tasks running",
+            q.group, q.limit
+        )),
+        (TaskStatus::Scheduled, _, None) => {
+            Some("scheduled start reached: waiting for a free slot".to_owned())
+        }
         _ => None,
     }
 }
@@ -57,26 +82,75 @@ mod tests {
     fn an_enqueued_step_claimable_later_waits_for_its_schedule() {
         let now = at(0);
         assert_eq!(
-            step_waiting_for(StepStatus::Enqueued, Some(at(5)), now),
+            step_waiting_for(StepStatus::Enqueued, Some(at(5)), false, now),
             Some(WaitingFor::Schedule)
         );
-        assert_eq!(step_waiting_for(StepStatus::Enqueued, Some(at(0)), now), None);
-        // A retry's backoff is nextAttemptAt's business, not a wait.
         assert_eq!(
-            step_waiting_for(StepStatus::WaitingForRetry, Some(at(5)), now),
+            step_waiting_for(StepStatus::Enqueued, Some(at(0)), false, now),
             None
         );
-        assert_eq!(step_waiting_for(StepStatus::Pending, None, now), None);
+        // A retry's backoff is nextAttemptAt's business, not a wait.
+        assert_eq!(
+            step_waiting_for(StepStatus::WaitingForRetry, Some(at(5)), false, now),
+            None
+        );
+        assert_eq!(step_waiting_for(StepStatus::Pending, None, false, now), None);
+    }
+
+    #[test]
+    fn a_step_at_its_gate_waits_for_its_group_once_due() {
+        let now = at(0);
+        for status in [
+            StepStatus::Pending,
+            StepStatus::WaitingForRetry,
+            StepStatus::Enqueued,
+        ] {
+            assert_eq!(
+                step_waiting_for(status, Some(at(-1)), true, now),
+                Some(WaitingFor::Concurrency),
+                "{status}"
+            );
+        }
+        assert_eq!(
+            step_waiting_for(StepStatus::Pending, Some(at(9)), true, now),
+            Some(WaitingFor::Schedule)
+        );
+        assert_eq!(step_waiting_for(StepStatus::InProgress, None, true, now), None);
+        // Between attempts a grouped step waits for its backoff first.
+        assert_eq!(
+            step_waiting_for(StepStatus::WaitingForRetry, Some(at(9)), true, now),
+            None
+        );
     }
 
     #[test]
     fn a_scheduled_task_says_when_it_starts() {
         let now = at(0);
-        let reason = task_queue_reason(TaskStatus::Scheduled, Some(at(60)), now).expect("reason");
+        let reason = task_queue_reason(TaskStatus::Scheduled, Some(at(60)), None, now).expect("reason");
         assert!(reason.contains("2027-01-15T08:01:00.000Z"), "{reason}");
-        let due = task_queue_reason(TaskStatus::Scheduled, Some(at(-1)), now).expect("reason");
+        let due = task_queue_reason(TaskStatus::Scheduled, Some(at(-1)), None, now).expect("reason");
         assert!(due.contains("reached"), "{due}");
-        assert_eq!(task_queue_reason(TaskStatus::InProgress, Some(at(60)), now), None);
-        assert_eq!(task_queue_reason(TaskStatus::Pending, None, now), None);
+        assert_eq!(
+            task_queue_reason(TaskStatus::InProgress, Some(at(60)), None, now),
+            None
+        );
+        assert_eq!(task_queue_reason(TaskStatus::Pending, None, None, now), None);
+    }
+
+    #[test]
+    fn a_queued_task_names_its_group() {
+        let q = Queued {
+            group: "billing/invoice:c1",
+            limit: 2,
+        };
+        let reason = task_queue_reason(TaskStatus::Pending, None, Some(q), at(0)).expect("reason");
+        assert!(
+            reason.contains("billing/invoice:c1") && reason.contains('2'),
+            "{reason}"
+        );
+        assert_eq!(
+            task_queue_reason(TaskStatus::InProgress, None, Some(q), at(0)),
+            None
+        );
     }
 }

@@ -14,7 +14,7 @@ mod lease;
 mod scheduler;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,6 +134,19 @@ pub(crate) struct Shared {
     tasks: Mutex<HashMap<Uuid, TaskInputs>>,
     in_flight: AtomicUsize,
     stats: Stats,
+    /// Concurrency groups may admit work now (set by creations, by turns
+    /// that ended or held back grouped work); the next turn looks at them.
+    groups_due: AtomicBool,
+    /// Where the next pass over step gates and task queues resumes
+    /// (round-robin between groups).
+    group_cursors: Mutex<GroupCursors>,
+}
+
+/// The last group served by each kind of pass.
+#[derive(Debug, Default)]
+struct GroupCursors {
+    steps: String,
+    tasks: String,
 }
 
 /// An attempt running here.
@@ -153,6 +166,31 @@ impl Shared {
 
     fn task_cache(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, TaskInputs>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn group_cursors(&self) -> std::sync::MutexGuard<'_, GroupCursors> {
+        self.group_cursors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remember where the next passes over the groups resume.
+    fn save_group_cursors(&self, steps: Option<String>, tasks: Option<String>) {
+        let mut cursors = self.group_cursors();
+        if let Some(steps) = steps {
+            cursors.steps = steps;
+        }
+        if let Some(tasks) = tasks {
+            cursors.tasks = tasks;
+        }
+    }
+
+    /// Stop the handlers of these steps if they run here.
+    fn interrupt(&self, step_ids: &[Uuid]) {
+        let running = self.running();
+        for id in step_ids {
+            if let Some(attempt) = running.get(id) {
+                attempt.cancel.cancel();
+            }
+        }
     }
 }
 
@@ -176,14 +214,16 @@ impl EngineHandle {
         self.shared.wake.notify_one();
     }
 
+    /// Work may wait in a concurrency group (a grouped task or step was
+    /// created, retried or released).
+    pub fn wake_groups(&self) {
+        self.shared.groups_due.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+
     /// Stop the handlers of these steps if they run here (cancelled or resolved).
     pub fn interrupt(&self, step_ids: &[Uuid]) {
-        let running = self.shared.running();
-        for id in step_ids {
-            if let Some(attempt) = running.get(id) {
-                attempt.cancel.cancel();
-            }
-        }
+        self.shared.interrupt(step_ids);
     }
 
     /// Handlers running now.
@@ -231,6 +271,8 @@ impl Engine {
             tasks: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             stats: Stats::default(),
+            groups_due: AtomicBool::new(true),
+            group_cursors: Mutex::new(GroupCursors::default()),
         });
         Self {
             shared,

@@ -19,8 +19,8 @@ use super::{Shared, dispatch};
 use crate::domain::StepStatus;
 use crate::domain::attempt::{FailureKind, StepFailure};
 use crate::store::{
-    self, AttemptOutcome, AttemptReport, Claim, ClaimFilter, Recorded, ReportResult, claim_steps,
-    expired_leases, record_attempts,
+    self, AdmitScope, Admitted, AttemptOutcome, AttemptReport, Claim, ClaimFilter, Recorded, ReportResult,
+    admit_tasks, claim_gated, claim_steps, expired_leases, record_attempts,
 };
 
 /// What a finished handler sends back.
@@ -37,6 +37,28 @@ struct Turn {
     claimed: Vec<crate::entities::workflow_step::Model>,
     claim_limit: usize,
     next_retry: Option<chrono::DateTime<chrono::Utc>>,
+    /// Grouped work ended, waits or was admitted: the next turn looks at the groups.
+    groups_changed: bool,
+}
+
+/// A turn's look at the concurrency groups: where each kind of pass resumes.
+struct GroupPass {
+    steps: String,
+    tasks: String,
+}
+
+impl GroupPass {
+    /// A pass is due with every poll, and whenever grouped work may move.
+    fn due(shared: &Shared, poll: bool) -> Option<GroupPass> {
+        let flagged = shared.groups_due.swap(false, Ordering::AcqRel);
+        (poll || flagged).then(|| {
+            let cursors = shared.group_cursors();
+            GroupPass {
+                steps: cursors.steps.clone(),
+                tasks: cursors.tasks.clone(),
+            }
+        })
+    }
 }
 
 pub(super) async fn run(
@@ -72,6 +94,10 @@ pub(super) async fn run(
                 failures = 0;
                 pending.clear();
                 look_for_work = done.claim_limit > 0 && done.claimed.len() == done.claim_limit;
+                if done.groups_changed {
+                    shared.groups_due.store(true, Ordering::Release);
+                    look_for_work = true;
+                }
                 if poll_due {
                     next_poll = Instant::now() + options.poll_interval;
                 }
@@ -82,6 +108,8 @@ pub(super) async fn run(
                 dispatch::start(&shared, done.claimed, &report_tx).await;
             }
             Err(err) => {
+                // The groups this turn meant to look at are looked at next time.
+                shared.groups_due.store(true, Ordering::Release);
                 failures += 1;
                 shared.stats.failed_turns.fetch_add(1, Ordering::Relaxed);
                 if err.is_refusal() && failures >= 3 {
@@ -176,18 +204,42 @@ async fn try_turn(
             task: shared.options.only_task,
         },
     };
-    let Recorded { results, mut claimed } = if reports.is_empty() {
+    let Recorded {
+        results,
+        mut claimed,
+        groups_changed,
+    } = if reports.is_empty() {
         Recorded::default()
     } else {
         record_attempts(&mut tx, &reports, &mut jitter, Some(&claim), now).await?
     };
-    claim.limit -= claimed.len() as u64;
+    let groups = GroupPass::due(shared, scan_expired);
+    let clock = || shared.clock.now();
+    let admitted = match &groups {
+        Some(pass) => admit_tasks(&mut tx, AdmitScope::Due(&pass.tasks), now, &clock).await?,
+        None => (Admitted::default(), None),
+    };
+    claim.limit = (claim_limit - claimed.len()) as u64;
     let claiming = Instant::now();
     claimed.extend(claim_steps(&mut tx, claim, now).await?);
     if let Some(latency) = &shared.options.claim_latency {
         latency.observe(claiming.elapsed().as_secs_f64());
     }
+    let mut steps_cursor = None;
+    if let Some(pass) = &groups {
+        claim.limit = (claim_limit.saturating_sub(claimed.len())) as u64;
+        let mut cursor = pass.steps.clone();
+        claimed.extend(claim_gated(&mut tx, claim, now, &clock, &mut cursor).await?);
+        steps_cursor = Some(cursor);
+    }
     let changes = tx.commit().await?;
+    let (admitted, tasks_cursor) = admitted;
+    if groups.is_some() {
+        shared.save_group_cursors(steps_cursor, tasks_cursor);
+    }
+    if !admitted.interrupted.is_empty() {
+        shared.interrupt(&admitted.interrupted);
+    }
     debug!(
         reports = reports.len(),
         claimed = claimed.len(),
@@ -221,6 +273,7 @@ async fn try_turn(
         claimed,
         claim_limit,
         next_retry,
+        groups_changed: groups_changed || admitted.started > 0,
     })
 }
 

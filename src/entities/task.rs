@@ -27,6 +27,14 @@ pub struct Model {
     pub priority: i32,
     /// Earliest time a step of the task may be claimed (delayed start).
     pub run_at: Option<DateTimeUtc>,
+    /// Concurrency group of the template's `concurrency`, if it has one.
+    pub flow_key: Option<String>,
+    /// Tasks of the group that may run at once.
+    pub flow_limit: Option<i32>,
+    /// What a task that finds its group full does (`queue`, …).
+    pub flow_strategy: Option<String>,
+    /// Waiting for its group's turn since (or, with a later start, from) then.
+    pub queued_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,

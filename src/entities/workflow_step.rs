@@ -30,6 +30,12 @@ pub struct Model {
     /// Claim order while claimable: `ready_at` minus priority × ageing, in
     /// microseconds; lower first.
     pub claim_rank: Option<i64>,
+    /// Concurrency group of the step's `concurrency`, if it has one.
+    pub flow_key: Option<String>,
+    /// Steps of the group that may run at once.
+    pub flow_limit: Option<i32>,
+    /// Set while the step waits at its group's gate, claimable through it from then.
+    pub gate_at: Option<DateTimeUtc>,
     pub lease_owner: Option<String>,
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTimeUtc>,

@@ -3,6 +3,7 @@
 //! changes and tell the engine about new work.
 
 mod error;
+mod flow;
 mod graphs;
 mod metrics;
 mod parsed;
@@ -104,6 +105,8 @@ pub struct Tasker {
     subscribers: Subscribers,
     exporters: Exporters,
     metrics_cache: MetricsCache,
+    /// Where workers' next claim resumes among step gates (round-robin).
+    gate_cursor: Arc<Mutex<String>>,
 }
 
 impl std::fmt::Debug for Tasker {
@@ -148,6 +151,7 @@ impl Tasker {
             parsed: Arc::default(),
             metrics_cache: MetricsCache::local_only(metrics.clone()),
             metrics,
+            gate_cursor: Arc::default(),
         }
     }
 
@@ -205,6 +209,17 @@ impl Tasker {
     fn wake_engine(&self) {
         if let Some(engine) = &self.engine {
             engine.wake();
+        }
+    }
+
+    fn gate_cursor(&self) -> std::sync::MutexGuard<'_, String> {
+        self.gate_cursor.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wake the engine to look at its concurrency groups too.
+    fn wake_groups(&self) {
+        if let Some(engine) = &self.engine {
+            engine.wake_groups();
         }
     }
 

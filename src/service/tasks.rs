@@ -7,11 +7,11 @@ use serde_json::Value;
 use tracing::{Instrument, field, info_span};
 use uuid::Uuid;
 
+use super::flow::{flow_groups, flow_inputs};
 use super::views::{StepView, TaskView, TransitionView};
 use super::{Error, Result, Tasker};
 use crate::domain::attempt::check_storable_json;
 use crate::domain::context::check_context_size;
-use crate::domain::priority::Priority;
 use crate::domain::template::DEFAULT_NAMESPACE;
 use crate::store::{self, NewTask};
 use crate::telemetry::traces;
@@ -77,46 +77,6 @@ pub const MAX_TAG_CHARS: usize = 128;
 pub const MAX_TEXT_CHARS: usize = 1_024;
 /// Characters in an idempotency key.
 pub const MAX_KEY_CHARS: usize = 256;
-
-/// Furthest ahead a delayed start may lie (about ten years).
-pub const MAX_DELAY_SECONDS: i64 = 10 * 366 * 86_400;
-
-/// The priority and start time `input` asks for: a bad priority, both
-/// `runAt` and `delaySeconds`, or a start out of range are refused.
-fn flow_inputs(
-    input: &CreateTask,
-    template_priority: Option<Priority>,
-    now: DateTime<Utc>,
-) -> Result<(Priority, Option<DateTime<Utc>>)> {
-    let priority = match input.priority {
-        Some(p) => Priority::new(p).map_err(|e| Error::bad_input("priority", e.to_string()))?,
-        None => template_priority.unwrap_or_default(),
-    };
-    let horizon = now + chrono::Duration::seconds(MAX_DELAY_SECONDS);
-    let run_at = match (input.run_at, input.delay_seconds) {
-        (Some(_), Some(_)) => {
-            return Err(Error::bad_input(
-                "delaySeconds",
-                "give runAt or delaySeconds, not both",
-            ));
-        }
-        (None, Some(d)) if !(0..=MAX_DELAY_SECONDS).contains(&d) => {
-            return Err(Error::bad_input(
-                "delaySeconds",
-                format!("must be between 0 and {MAX_DELAY_SECONDS}"),
-            ));
-        }
-        (None, Some(d)) => Some(now + chrono::Duration::seconds(d)),
-        (Some(at), None) if at > horizon => {
-            return Err(Error::bad_input(
-                "runAt",
-                format!("must be at most {MAX_DELAY_SECONDS} seconds ahead"),
-            ));
-        }
-        (at, None) => at.map(crate::store::storage_time),
-    };
-    Ok((priority, run_at))
-}
 
 /// PostgreSQL text cannot hold NUL, so no input may carry one.
 fn check_nul(field: &str, value: &str) -> Result<()> {
@@ -264,8 +224,12 @@ impl Tasker {
         }
         let now = self.clock.now();
         let (priority, run_at) = flow_inputs(&input, template.template.priority, now)?;
+        let (group, step_groups) = flow_groups(&template.template, &input.context)?;
+        let admit_key = group.as_ref().map(|g| g.key.clone());
+        let grouped = group.is_some() || step_groups.iter().any(Option::is_some);
         let (template, input_ref, retry_defaults) = (&template, &input, &self.settings.retry_defaults);
         let trace_parent = &trace_parent;
+        let (group, step_groups, admit_key) = (&group, &step_groups, &admit_key);
         let created = self
             .write(|mut tx| {
                 let bypass = bypass.clone();
@@ -284,19 +248,37 @@ impl Tasker {
                         retry_defaults,
                         priority,
                         run_at,
+                        group: group.clone(),
+                        step_groups: step_groups.clone(),
                     };
                     let row = store::create_task(&mut tx, new, now).await?;
-                    Ok((row, tx))
+                    let mut admitted = store::Admitted::default();
+                    if let (Some(key), None) = (admit_key, row.completed_at) {
+                        let clock = || self.clock.now();
+                        (admitted, _) =
+                            store::admit_tasks(&mut tx, store::AdmitScope::Group(key), now, &clock).await?;
+                    }
+                    Ok(((row, admitted), tx))
                 }
             })
             .await;
         match created {
-            Ok(row) => {
-                self.wake_engine();
-                Ok(Created {
-                    task: row.try_into()?,
-                    created: true,
-                })
+            Ok((row, admitted)) => {
+                self.interrupt(&admitted.interrupted);
+                if grouped {
+                    self.wake_groups();
+                } else {
+                    self.wake_engine();
+                }
+                // Admission may have started or cancelled it in the same commit.
+                let task = match admit_key {
+                    Some(_) => self.task(row.id).await?.ok_or_else(|| Error::NotFound {
+                        entity: "task",
+                        id: row.id.to_string(),
+                    })?,
+                    None => row.try_into()?,
+                };
+                Ok(Created { task, created: true })
             }
             // A concurrent request with the same key won the race.
             Err(Error::Conflict { .. }) if input.idempotency_key.is_some() => self
@@ -388,6 +370,8 @@ impl Tasker {
             })
             .await?;
         self.interrupt(&cancelled.interrupted_steps);
+        // A cancelled task may free a slot of its concurrency group.
+        self.wake_groups();
         cancelled.task.try_into()
     }
 
@@ -399,7 +383,7 @@ impl Tasker {
             Ok((steps, tx))
         })
         .await?;
-        self.wake_engine();
+        self.wake_groups();
         self.task(id).await?.ok_or_else(|| Error::NotFound {
             entity: "task",
             id: id.to_string(),
@@ -415,7 +399,7 @@ impl Tasker {
                 Ok((step, tx))
             })
             .await?;
-        self.wake_engine();
+        self.wake_groups();
         step.try_into()
     }
 
@@ -440,7 +424,7 @@ impl Tasker {
             })
             .await?;
         self.interrupt(&[step.id]);
-        self.wake_engine();
+        self.wake_groups();
         step.try_into()
     }
 }

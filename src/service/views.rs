@@ -9,6 +9,7 @@ use super::error::{Error, Result};
 use crate::domain::attempt::StepFailure;
 use crate::domain::backoff::RetryPolicy;
 use crate::domain::priority::Priority;
+use crate::domain::waiting::{Queued, WaitingFor, step_waiting_for, task_queue_reason};
 use crate::domain::{StepStatus, TaskStatus};
 use crate::entities::{step_transition, task, task_transition, workflow_step};
 use crate::store;
@@ -61,6 +62,21 @@ pub struct TaskView {
     pub priority: Priority,
     /// No step starts before this time (delayed start), when one was asked for.
     pub run_at: Option<DateTime<Utc>>,
+    /// Its concurrency group and the group's limit, when its template has one.
+    pub group: Option<(String, u32)>,
+    /// Waiting for its group's turn since (or from) then.
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
+impl TaskView {
+    /// Why it has not started at `now`, if it waits for more than a free slot.
+    pub fn queue_reason(&self, now: DateTime<Utc>) -> Option<String> {
+        let queued = match (&self.group, self.queued_at) {
+            (Some((group, limit)), Some(_)) => Some(Queued { group, limit: *limit }),
+            _ => None,
+        };
+        task_queue_reason(self.status, self.run_at, queued, now)
+    }
 }
 
 impl TryFrom<task::Model> for TaskView {
@@ -86,6 +102,10 @@ impl TryFrom<task::Model> for TaskView {
             priority: Priority::new(i64::from(m.priority))
                 .map_err(|e| corrupt(format!("task {} priority: {e}", m.id)))?,
             run_at: m.run_at,
+            group: m
+                .flow_key
+                .map(|k| (k, m.flow_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(0))),
+            queued_at: m.queued_at,
         })
     }
 }
@@ -123,6 +143,10 @@ pub struct StepView {
     pub completed_at: Option<DateTime<Utc>>,
     /// The step's config.
     pub config: Value,
+    /// Its concurrency group, when it has one.
+    pub group: Option<String>,
+    /// Waiting at its group's gate (claimable through it from `next_attempt_at`).
+    pub at_gate: bool,
 }
 
 impl TryFrom<workflow_step::Model> for StepView {
@@ -147,15 +171,22 @@ impl TryFrom<workflow_step::Model> for StepView {
             retryable: policy.retryable,
             skippable: m.skippable,
             error,
-            next_attempt_at: m.ready_at,
+            next_attempt_at: m.ready_at.or(m.gate_at),
             started_at: m.started_at,
             completed_at: m.completed_at,
             config: m.config,
+            group: m.flow_key,
+            at_gate: m.gate_at.is_some(),
         })
     }
 }
 
 impl StepView {
+    /// What holds it back at `now` although its parents are satisfied.
+    pub fn waiting_for(&self, now: DateTime<Utc>) -> Option<WaitingFor> {
+        step_waiting_for(self.status, self.next_attempt_at, self.at_gate, now)
+    }
+
     /// Duration of the latest attempt, once it ended.
     pub fn duration_ms(&self) -> Option<i64> {
         match (self.started_at, self.completed_at) {

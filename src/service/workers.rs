@@ -85,10 +85,19 @@ impl Tasker {
                         handlers: &request.handlers,
                     },
                 };
-                let rows = store::claim_steps(&mut tx, claim, now).await?;
-                Ok((rows, tx))
+                let mut rows = store::claim_steps(&mut tx, claim, now).await?;
+                let mut cursor = self.gate_cursor().clone();
+                let rest = Claim {
+                    limit: claim.limit - rows.len() as u64,
+                    ..claim
+                };
+                let clock = || self.clock.now();
+                rows.extend(store::claim_gated(&mut tx, rest, now, &clock, &mut cursor).await?);
+                Ok(((rows, cursor), tx))
             })
             .await?;
+        let (rows, cursor) = rows;
+        *self.gate_cursor() = cursor;
         let mut inputs = store::dispatch_inputs(self.store.reader(), &rows, &|_| false).await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
@@ -187,12 +196,17 @@ impl Tasker {
                 let mut recorded =
                     store::record_attempts(&mut tx, std::slice::from_ref(report), &mut jitter, None, now)
                         .await?;
-                Ok((recorded.results.pop(), tx))
+                Ok(((recorded.results.pop(), recorded.groups_changed), tx))
             })
             .await?;
+        let (result, groups_changed) = result;
         match result {
             Some(ReportResult::Applied(row)) => {
-                self.wake_engine();
+                if groups_changed {
+                    self.wake_groups();
+                } else {
+                    self.wake_engine();
+                }
                 (*row).try_into()
             }
             _ => Err(Error::LeaseLost {

@@ -80,6 +80,9 @@ pub struct Recorded {
     pub results: Vec<ReportResult>,
     /// Children made ready and claimed at once for the caller's `continuation`.
     pub claimed: Vec<workflow_step::Model>,
+    /// A concurrency group may admit more now (a step or task of one ended) or
+    /// has new work waiting.
+    pub groups_changed: bool,
 }
 
 /// Record a batch of outcomes. `jitter` yields samples in `[0, 1)` for backoff.
@@ -106,10 +109,18 @@ pub async fn record_attempts(
     record_failures(tx, reports, &failed, &mut results, jitter, now).await?;
 
     let promotion = promote_children(tx, &completed_ids, continuation, now).await?;
-    reconcile_tasks(tx, &task_ids, now).await?;
+    let moved = reconcile_tasks(tx, &task_ids, now).await?;
+    let grouped_step_ended = results.iter().any(|r| match r {
+        ReportResult::Applied(step) => step.flow_key.is_some(),
+        ReportResult::LeaseLost => false,
+    });
+    let grouped_task_ended = moved
+        .iter()
+        .any(|t| t.flow_key.is_some() && t.completed_at.is_some());
     Ok(Recorded {
         results,
         claimed: promotion.claimed,
+        groups_changed: grouped_step_ended || grouped_task_ended || promotion.gated > 0,
     })
 }
 
@@ -220,8 +231,14 @@ async fn record_failures(
         let to = match decision {
             FailureDecision::Retry(delay) => {
                 let at = later(now, delay);
-                set.push((workflow_step::Column::ReadyAt, Expr::value(at)));
-                set.push((workflow_step::Column::ClaimRank, tx.rank_expr(at)));
+                if row.flow_key.is_some() {
+                    // The next attempt of a concurrency group's step waits
+                    // at its gate again.
+                    set.push((workflow_step::Column::GateAt, Expr::value(at)));
+                } else {
+                    set.push((workflow_step::Column::ReadyAt, Expr::value(at)));
+                    set.push((workflow_step::Column::ClaimRank, tx.rank_expr(at)));
+                }
                 StepStatus::WaitingForRetry
             }
             FailureDecision::GiveUp => {

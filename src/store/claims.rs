@@ -131,7 +131,17 @@ pub async fn claim_steps(
         now,
     )
     .await?;
-    let mut task_ids: Vec<Uuid> = rows.iter().map(|r| r.task_id).collect();
+    start_tasks(tx, &rows, now).await?;
+    Ok(rows)
+}
+
+/// Move the tasks of just claimed steps to IN_PROGRESS if they had not started.
+pub(crate) async fn start_tasks(
+    tx: &mut WriteTxn,
+    claimed: &[workflow_step::Model],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut task_ids: Vec<Uuid> = claimed.iter().map(|r| r.task_id).collect();
     task_ids.sort_unstable();
     task_ids.dedup();
     if !task_ids.is_empty() {
@@ -148,7 +158,7 @@ pub async fn claim_steps(
         )
         .await?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Extend every lease `owner` holds on IN_PROGRESS steps until `until`; returns

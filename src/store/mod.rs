@@ -2,17 +2,21 @@
 //! by intent, over SQLite or PostgreSQL. Every status change goes through
 //! [`transition`], in the same transaction as its audit row.
 
+mod admission;
 mod attempts;
 mod claims;
 mod connect;
 mod durations;
 mod error;
+mod gates;
+mod groups;
 mod ids;
 mod listing;
 mod loads;
 mod operator;
 mod queries;
 mod readiness;
+mod sql;
 mod stats;
 mod tasks;
 mod templates;
@@ -21,11 +25,14 @@ mod txn;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
+pub use admission::{AdmitScope, Admitted, admit_tasks};
 pub use attempts::{AttemptOutcome, AttemptReport, Recorded, ReportResult, record_attempts};
 pub use claims::{Claim, ClaimFilter, ExpiredLease, claim_steps, expired_leases, heartbeat, renew_leases};
 pub use connect::{ConnectSettings, backend_of};
 pub use durations::{ObservedStep, recent_step_durations};
 pub use error::{Error, Result};
+pub use gates::claim_gated;
+pub use groups::LockedClock;
 pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
 pub use loads::{
     EdgeEnd, edges_of_steps, edges_of_tasks, handlers_with_claimable_work, steps_by_ids, steps_of_tasks,
@@ -39,7 +46,7 @@ pub use queries::{
 };
 pub use readiness::{Promotion, lock_tasks, promote_children, reconcile_tasks};
 pub use stats::{QueueDepths, queue_depths, tasks_by_status, template_count};
-pub use tasks::{NewTask, create_task};
+pub use tasks::{FlowGroup, NewTask, create_task};
 pub use templates::{
     Registration, StoredTemplate, TemplateHeader, list_namespaces, register_template, template_definitions,
     template_headers,

@@ -149,12 +149,21 @@ async fn reopen_failed_step(
             to: StepStatus::Enqueued,
             from: &[StepStatus::Error],
             filter: Condition::all().add(workflow_step::Column::Id.eq(step.id)),
-            set: vec![
-                (workflow_step::Column::AttemptLimit, Expr::value(fresh_limit)),
-                (workflow_step::Column::ReadyAt, Expr::value(now)),
-                (workflow_step::Column::ClaimRank, tx.rank_expr(now)),
-                (workflow_step::Column::CompletedAt, null_time()),
-            ],
+            set: if step.flow_key.is_some() {
+                // A concurrency group's step runs again only through its gate.
+                vec![
+                    (workflow_step::Column::AttemptLimit, Expr::value(fresh_limit)),
+                    (workflow_step::Column::GateAt, Expr::value(now)),
+                    (workflow_step::Column::CompletedAt, null_time()),
+                ]
+            } else {
+                vec![
+                    (workflow_step::Column::AttemptLimit, Expr::value(fresh_limit)),
+                    (workflow_step::Column::ReadyAt, Expr::value(now)),
+                    (workflow_step::Column::ClaimRank, tx.rank_expr(now)),
+                    (workflow_step::Column::CompletedAt, null_time()),
+                ]
+            },
             reason: Some("retry requested".to_owned()),
             failure: None,
         },

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::error::Result;
 use super::ids::any_of;
 use super::transition::{parse_step_status, parse_task_status};
-use crate::domain::TaskStatus;
 use crate::domain::readiness::StepCounts;
+use crate::domain::{StepStatus, TaskStatus};
 use crate::entities::{
     step_edge, step_error, step_result, step_transition, task, task_transition, workflow_step,
 };
@@ -21,10 +21,13 @@ pub type StepCountsByTask = HashMap<Uuid, StepCounts>;
 
 /// How many steps of each task are in each status.
 pub async fn step_counts(conn: &impl ConnectionTrait, task_ids: &[Uuid]) -> Result<StepCountsByTask> {
-    let rows: Vec<(Uuid, String, i64)> = workflow_step::Entity::find()
+    // Steps at a concurrency gate are counted apart: PENDING, yet still to run.
+    let at_gate = Expr::cust("CASE WHEN gate_at IS NULL THEN 0 ELSE 1 END");
+    let rows: Vec<(Uuid, String, i32, i64)> = workflow_step::Entity::find()
         .select_only()
         .column(workflow_step::Column::TaskId)
         .column(workflow_step::Column::Status)
+        .column_as(at_gate.clone(), "at_gate")
         .column_as(workflow_step::Column::Id.count(), "n")
         .filter(any_of(
             conn.get_database_backend(),
@@ -33,15 +36,19 @@ pub async fn step_counts(conn: &impl ConnectionTrait, task_ids: &[Uuid]) -> Resu
         ))
         .group_by(workflow_step::Column::TaskId)
         .group_by(workflow_step::Column::Status)
+        .group_by(at_gate)
         .into_tuple()
         .all(conn)
         .await?;
     let mut counts = StepCountsByTask::new();
-    for (task_id, status, n) in rows {
-        counts
-            .entry(task_id)
-            .or_default()
-            .add(parse_step_status(&status)?, u32::try_from(n).unwrap_or(0));
+    for (task_id, status, at_gate, n) in rows {
+        let status = parse_step_status(&status)?;
+        let n = u32::try_from(n).unwrap_or(0);
+        let entry = counts.entry(task_id).or_default();
+        entry.add(status, n);
+        if at_gate == 1 && status == StepStatus::Pending {
+            entry.add_held(n);
+        }
     }
     Ok(counts)
 }

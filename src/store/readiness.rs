@@ -10,11 +10,14 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, JoinType};
-use sea_orm::{Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait};
+use sea_orm::{
+    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+};
 use uuid::Uuid;
 
 use super::claims::{Claim, lease_columns};
 use super::error::Result;
+use super::gates::hold_at_gate;
 use super::ids::any_of;
 use super::queries::step_counts;
 use super::transition::{
@@ -53,6 +56,8 @@ pub struct Promotion {
     pub enqueued: Vec<workflow_step::Model>,
     /// Claimed on the spot for the caller (IN_PROGRESS under its lease).
     pub claimed: Vec<workflow_step::Model>,
+    /// How many now wait at their concurrency group's gate.
+    pub gated: usize,
 }
 
 /// Promote every PENDING child of `parent_ids` whose parents are all satisfied.
@@ -70,7 +75,7 @@ pub async fn promote_children(
         return Ok(Promotion::default());
     }
     let child = Alias::new("c");
-    let mut children: Vec<(Uuid, Uuid, bool)> = step_edge::Entity::find()
+    let mut children: Vec<(Uuid, Uuid, bool, Option<String>)> = step_edge::Entity::find()
         .select_only()
         .column(step_edge::Column::ToStepId)
         .column_as(
@@ -80,6 +85,10 @@ pub async fn promote_children(
         .column_as(
             Expr::col((child.clone(), workflow_step::Column::External)),
             "external",
+        )
+        .column_as(
+            Expr::col((child.clone(), workflow_step::Column::FlowKey)),
+            "flow_key",
         )
         .join_as(JoinType::InnerJoin, step_edge::Relation::Child.def(), child)
         .filter(any_of(
@@ -118,14 +127,20 @@ pub async fn promote_children(
             blocked.insert(child);
         }
     }
-    let (mut local, mut shared) = (Vec::new(), Vec::new());
-    for (id, task_id, external) in children.into_iter().filter(|c| !blocked.contains(&c.0)) {
+    let (mut local, mut shared, mut gated) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, task_id, external, key) in children.into_iter().filter(|c| !blocked.contains(&c.0)) {
         match claim {
+            // A step of a concurrency group is claimed only through its gate.
+            _ if key.is_some() => gated.push(id),
             Some(c) if local.len() < c.limit as usize && c.takes(task_id, external) => local.push(id),
             _ => shared.push(id),
         }
     }
-    let mut promotion = Promotion::default();
+    let mut promotion = Promotion {
+        gated: gated.len(),
+        ..Promotion::default()
+    };
+    hold_at_gate(tx, gated, now).await?;
     if !shared.is_empty() {
         promotion.enqueued = move_steps(
             tx,
@@ -187,6 +202,9 @@ pub async fn reconcile_tasks(
         .column(task::Column::Id)
         .column(task::Column::Status)
         .filter(any_of(tx.backend(), task::Column::Id, ids.iter().copied()))
+        // A task waiting for its concurrency group holds its steps back; it
+        // has nothing to settle until admitted.
+        .filter(task::Column::QueuedAt.is_null())
         .into_tuple()
         .all(tx.conn())
         .await?;

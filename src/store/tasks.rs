@@ -15,7 +15,7 @@ use crate::domain::backoff::RetryDefaults;
 use crate::domain::change::{StepChange, TaskChange};
 use crate::domain::priority::{Priority, claim_rank};
 use crate::domain::readiness::{StepCounts, initial_statuses, reconcile_task};
-use crate::domain::template::dag_of;
+use crate::domain::template::{ConcurrencyStrategy, dag_of};
 use crate::domain::{StepStatus, TaskStatus};
 use crate::entities::{step_edge, task, task_tag, workflow_step};
 
@@ -48,6 +48,23 @@ pub struct NewTask<'a> {
     /// No step is claimed before this time (the task is SCHEDULED until then
     /// when it lies ahead).
     pub run_at: Option<DateTime<Utc>>,
+    /// The task's concurrency group: it waits for the group's turn, and the
+    /// caller admits it ([`super::admit_tasks`]) in the same transaction.
+    pub group: Option<FlowGroup>,
+    /// One entry per template step: its concurrency group, if it has one (it
+    /// then waits at the group's gate once its parents are satisfied).
+    pub step_groups: Vec<Option<FlowGroup>>,
+}
+
+/// A concurrency group a task or step belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowGroup {
+    /// The group's name (scope and key value).
+    pub key: String,
+    /// Runs of the group at once.
+    pub limit: u32,
+    /// What a run that finds the group full does.
+    pub strategy: ConcurrencyStrategy,
 }
 
 fn int(value: impl TryInto<i32>) -> i32 {
@@ -73,6 +90,9 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
     }
     let ready_at = later_start.unwrap_or(now);
     let rank = claim_rank(ready_at, new.priority, tx.ageing());
+    // A task of a concurrency group holds its first steps back until the
+    // group admits it; they are found again by their satisfied parents.
+    let queued = new.group.is_some() && finished.is_none();
     let status = task_history.last().map_or(TaskStatus::Pending, |(_, to)| *to);
     let tags = serde_json::to_value(&new.tags).map_err(|e| Error::corrupt(e.to_string()))?;
     // The JSON column keeps the tags as given; task_tag indexes them for filters.
@@ -97,11 +117,15 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
         trace_parent: new.trace_parent,
         priority: i32::from(new.priority.get()),
         run_at: new.run_at,
+        flow_key: new.group.as_ref().map(|g| g.key.clone()),
+        flow_limit: new.group.as_ref().map(|g| int(g.limit)),
+        flow_strategy: new.group.as_ref().map(|g| g.strategy.as_str().to_owned()),
+        queued_at: queued.then_some(ready_at),
         created_at: now,
         updated_at: now,
         completed_at: finished.map(|_| now),
     };
-    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 22).await?;
+    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 26).await?;
     let mut tags = new.tags.clone();
     tags.sort();
     tags.dedup();
@@ -132,7 +156,10 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
     let mut steps = Vec::with_capacity(template.steps.len());
     for (i, step) in template.steps.iter().enumerate() {
         let policy = step.retry.resolve(new.retry_defaults, step.retryable);
-        let status = statuses[i];
+        let group = new.step_groups.get(i).cloned().flatten();
+        let held = statuses[i] == StepStatus::Enqueued && (queued || group.is_some());
+        let status = if held { StepStatus::Pending } else { statuses[i] };
+        let gate_at = (held && !queued).then_some(ready_at);
         let history: Vec<(Option<StepStatus>, StepStatus)> = if status == StepStatus::Pending {
             vec![(None, StepStatus::Pending)]
         } else {
@@ -159,6 +186,9 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             ready_at: Set((status == StepStatus::Enqueued).then_some(ready_at)),
             priority: Set(i32::from(new.priority.get())),
             claim_rank: Set((status == StepStatus::Enqueued).then_some(rank)),
+            flow_key: Set(group.as_ref().map(|g| g.key.clone())),
+            flow_limit: Set(group.as_ref().map(|g| int(g.limit))),
+            gate_at: Set(gate_at),
             lease_owner: Set(None),
             lease_token: Set(None),
             lease_expires_at: Set(None),
@@ -186,7 +216,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             })?;
         }
     }
-    insert_all(tx.conn(), steps, 26).await?;
+    insert_all(tx.conn(), steps, 29).await?;
 
     let edges: Vec<step_edge::ActiveModel> = (0..dag.len())
         .flat_map(|child| {

@@ -105,13 +105,21 @@ pub(crate) async fn move_steps(
     }
     let hops = if change.via.is_some() { 2 } else { 1 };
     let from_text: Vec<&str> = change.from.iter().map(|s| s.as_str()).collect();
+    let mut set = change.set;
+    if !matches!(
+        change.to,
+        StepStatus::Pending | StepStatus::Enqueued | StepStatus::WaitingForRetry
+    ) {
+        // Running or finished: no longer waiting at a concurrency gate.
+        set.push((C::GateAt, null_time()));
+    }
     let columns = StatusColumns {
         status: C::Status,
         previous: C::PreviousStatus,
         sequence: C::TransitionSeq,
         updated_at: C::UpdatedAt,
     };
-    let rows = status_update::<workflow_step::Entity>(columns, change.to.as_str(), hops, change.set, now)
+    let rows = status_update::<workflow_step::Entity>(columns, change.to.as_str(), hops, set, now)
         .filter(change.filter)
         .filter(C::Status.is_in(from_text))
         .exec_with_returning(tx.conn())
@@ -168,7 +176,12 @@ pub(crate) async fn move_tasks(
         sequence: C::TransitionSeq,
         updated_at: C::UpdatedAt,
     };
-    let rows = status_update::<task::Entity>(columns, change.to.as_str(), 1, change.set, now)
+    let mut set = change.set;
+    if !matches!(change.to, TaskStatus::Pending | TaskStatus::Scheduled) {
+        // Started or finished: no longer waiting for its concurrency group.
+        set.push((C::QueuedAt, null_time()));
+    }
+    let rows = status_update::<task::Entity>(columns, change.to.as_str(), 1, set, now)
         .filter(change.filter)
         .filter(C::Status.is_in(from_text))
         .exec_with_returning(tx.conn())

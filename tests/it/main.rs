@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod cli_remote;
 mod cluster;
+mod concurrency;
 mod docker;
 mod doctor;
 mod events;

@@ -31,6 +31,9 @@ pub struct TaskTemplate {
     /// Priority of its tasks unless `createTask` names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
+    /// At most this many of its tasks of one key run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencySpec>,
     /// Steps in declaration order.
     pub steps: Vec<StepTemplate>,
 }
@@ -63,9 +66,59 @@ pub struct StepTemplate {
     /// Handed to the handler as is.
     #[serde(default = "empty_object")]
     pub config: Value,
+    /// At most this many runs of this step of one key (across tasks) at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencySpec>,
     /// Free text for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// A concurrency limit: at most `limit` runs of one key at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencySpec {
+    /// A CEL expression over `context` whose value names the group (e.g.
+    /// `context.customer_id`); without one, every run shares one group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Runs of one group at once (1–10,000).
+    pub limit: u32,
+    /// What a run that finds its group full does.
+    #[serde(default)]
+    pub strategy: ConcurrencyStrategy,
+}
+
+/// What a run that finds its concurrency group full does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyStrategy {
+    /// Wait (PENDING, with its queue reason) until a run of the group ends;
+    /// groups are served in turn, oldest first within a group.
+    #[default]
+    Queue,
+    /// Start, and cancel the group's oldest running task to make room.
+    CancelInProgress,
+    /// Do not start: the new task is cancelled.
+    CancelNewest,
+}
+
+impl ConcurrencyStrategy {
+    /// The spelling in templates and storage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConcurrencyStrategy::Queue => "queue",
+            ConcurrencyStrategy::CancelInProgress => "cancel_in_progress",
+            ConcurrencyStrategy::CancelNewest => "cancel_newest",
+        }
+    }
+
+    /// The strategy spelled `text`, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Queue, Self::CancelInProgress, Self::CancelNewest]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
 }
 
 fn yes() -> bool {
@@ -144,6 +197,7 @@ mod tests {
             description: None,
             context_schema: None,
             priority: None,
+            concurrency: None,
             steps: vec![StepTemplate {
                 name: "a".into(),
                 handler: "noop".into(),
@@ -154,6 +208,7 @@ mod tests {
                 timeout_ms: None,
                 skippable: false,
                 config,
+                concurrency: None,
                 description: None,
             }],
         }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::model::{DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemplate, TaskTemplate};
+use super::model::{ConcurrencySpec, DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemplate, TaskTemplate};
 use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
 use crate::domain::priority::Priority;
@@ -45,6 +45,7 @@ struct NativeDoc {
     description: Option<String>,
     context_schema: Option<Value>,
     priority: Option<Priority>,
+    concurrency: Option<ConcurrencySpec>,
     steps: Vec<NativeStep>,
 }
 
@@ -64,6 +65,7 @@ struct NativeStep {
     #[serde(default)]
     skippable: bool,
     config: Option<Value>,
+    concurrency: Option<ConcurrencySpec>,
     description: Option<String>,
 }
 
@@ -185,6 +187,7 @@ impl NativeDoc {
                 timeout_ms: s.timeout_ms,
                 skippable: s.skippable,
                 config: s.config.unwrap_or_else(|| Value::Object(Default::default())),
+                concurrency: s.concurrency,
                 description: s.description,
             })
             .collect();
@@ -195,6 +198,7 @@ impl NativeDoc {
             description: self.description,
             context_schema: self.context_schema,
             priority: self.priority,
+            concurrency: self.concurrency,
             steps,
         };
         finish(template, problems)
@@ -237,6 +241,7 @@ impl TaskerDoc {
                 config: s
                     .handler_config
                     .unwrap_or_else(|| Value::Object(Default::default())),
+                concurrency: None,
                 description: s.description,
             });
         }
@@ -265,6 +270,7 @@ impl TaskerDoc {
             description: self.description,
             context_schema: self.schema,
             priority: None,
+            concurrency: None,
             steps,
         };
         finish(template, problems)

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::model::TaskTemplate;
+use crate::domain::concurrency;
 use crate::domain::context::ContextSchema;
 use crate::domain::dag::Dag;
 use crate::domain::error::{TemplateError, TemplateProblem};
@@ -102,6 +103,12 @@ pub fn validate_template(
         );
     }
 
+    if let Some(spec) = &template.concurrency {
+        for (path, message) in concurrency::problems(spec, "concurrency", false) {
+            push(path, message);
+        }
+    }
+
     let mut first_index: HashMap<&str, usize> = HashMap::new();
     for (i, step) in template.steps.iter().enumerate() {
         let at = format!("steps[{i}]");
@@ -117,6 +124,11 @@ pub fn validate_template(
             first_index.insert(&step.name, i);
         }
         check_handler(template, i, handlers, &mut push);
+        if let Some(spec) = &step.concurrency {
+            for (path, message) in concurrency::problems(spec, &format!("{at}.concurrency"), true) {
+                push(path, message);
+            }
+        }
         for problem in step.retry.problems(&format!("{at}.retry")) {
             push(problem.path, problem.message);
         }

@@ -83,4 +83,6 @@ pub enum HandlerKindGql {
 pub enum WaitingForKind {
     /// Its task starts later (`runAt`).
     Schedule,
+    /// A free slot of its concurrency group.
+    Concurrency,
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use super::enums::{StepStatusKind, WaitingForKind};
 use super::task::Task;
-use crate::domain::waiting::step_waiting_for;
 use crate::graphql::error::{GqlResult, internal};
 use crate::graphql::groups::StepGroup;
 use crate::service::{StepView, TransitionView};
@@ -122,7 +121,7 @@ impl Step {
     /// What holds the step back although its parents are satisfied (null
     /// when nothing does; a retry's backoff shows in nextAttemptAt).
     async fn waiting_for(&self) -> Option<WaitingForKind> {
-        step_waiting_for(self.view.status, self.view.next_attempt_at, Utc::now()).map(Into::into)
+        self.view.waiting_for(Utc::now()).map(Into::into)
     }
 
     /// Parent steps.

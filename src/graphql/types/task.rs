@@ -11,7 +11,6 @@ use super::graph::DependencyGraph;
 use super::step::{Step, Transition};
 use super::tasker;
 use crate::domain::readiness::{StepCounts, execution_status, is_claimable};
-use crate::domain::waiting::task_queue_reason;
 use crate::graphql::error::GqlResult;
 use crate::graphql::groups::TaskGroup;
 use crate::service::TaskView;
@@ -164,10 +163,16 @@ impl Task {
         self.view.run_at
     }
 
+    /// The concurrency group the task belongs to (its template's
+    /// `concurrency`: template and key value), if any.
+    async fn concurrency_group(&self) -> Option<&str> {
+        self.view.group.as_ref().map(|(key, _)| key.as_str())
+    }
+
     /// Why the task has not started, when it waits for more than a free
     /// handler slot (e.g. its scheduled start); null otherwise.
     async fn queue_reason(&self) -> Option<String> {
-        task_queue_reason(self.view.status, self.view.run_at, Utc::now())
+        self.view.queue_reason(Utc::now())
     }
 
     /// Steps in template order.

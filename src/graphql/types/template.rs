@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::enums::HandlerKindGql;
 use super::graph::DependencyGraph;
 use super::tasker;
-use crate::domain::template::StepTemplate;
+use crate::domain::template::{ConcurrencySpec, StepTemplate};
 use crate::graphql::error::GqlResult;
 use crate::graphql::groups::TemplateGroup;
 use crate::store::StoredTemplate;
@@ -92,6 +92,20 @@ impl Handler {
         self.stored.template.context_schema.as_ref().map(Json)
     }
 
+    /// Priority of its tasks unless createTask names one (null: 2).
+    async fn priority(&self) -> Option<i32> {
+        self.stored.template.priority.map(|p| i32::from(p.get()))
+    }
+
+    /// At most `limit` of its tasks of one key run at once.
+    async fn concurrency(&self) -> Option<ConcurrencyLimit> {
+        self.stored
+            .template
+            .concurrency
+            .as_ref()
+            .map(ConcurrencyLimit::of)
+    }
+
     /// The steps in declaration order.
     async fn step_templates(&self) -> Vec<StepTemplateInfo<'_>> {
         self.stored.template.steps.iter().map(StepTemplateInfo).collect()
@@ -162,6 +176,33 @@ impl StepTemplateInfo<'_> {
     /// Handed to the handler.
     async fn config(&self) -> Json<&Value> {
         Json(&self.0.config)
+    }
+
+    /// At most `limit` runs of this step of one key (across tasks) at once.
+    async fn concurrency(&self) -> Option<ConcurrencyLimit> {
+        self.0.concurrency.as_ref().map(ConcurrencyLimit::of)
+    }
+}
+
+/// A concurrency limit of a template or step.
+#[derive(SimpleObject)]
+pub struct ConcurrencyLimit {
+    /// CEL expression over `context` naming the group (null: one group).
+    pub key: Option<String>,
+    /// Runs of one group at once.
+    pub limit: u32,
+    /// What a run finding its group full does: `queue`, `cancel_in_progress`
+    /// or `cancel_newest`.
+    pub strategy: String,
+}
+
+impl ConcurrencyLimit {
+    fn of(spec: &ConcurrencySpec) -> Self {
+        Self {
+            key: spec.key.clone(),
+            limit: spec.limit,
+            strategy: spec.strategy.as_str().to_owned(),
+        }
     }
 }
 

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use super::body::empty_as_none;
 use crate::domain::analysis::GraphAnalysis;
-use crate::domain::waiting::task_queue_reason;
 use crate::domain::{StepStatus, TaskStatus};
 use crate::service::{StepView, TaskView};
 
@@ -90,6 +89,7 @@ pub struct Task {
 impl Task {
     /// A task without its graph.
     pub fn of(t: TaskView) -> Self {
+        let queue_reason = t.queue_reason(Utc::now());
         Self {
             id: t.id,
             status: t.status.as_str(),
@@ -108,7 +108,7 @@ impl Task {
             updated_at: t.updated_at,
             completed_at: t.completed_at,
             priority: t.priority.get(),
-            queue_reason: task_queue_reason(t.status, t.run_at, Utc::now()),
+            queue_reason,
             run_at: t.run_at,
             dependency_graph: None,
         }
