@@ -2,6 +2,7 @@
 //! `TASKER_SECTION__KEY` environment variables < `DATABASE_URL` < command-line
 //! flags. Validated at start; every error names its key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -22,7 +23,7 @@ pub use observability::{
 
 pub use sections::{
     BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventsConfig, GraphqlConfig,
-    LimitsConfig, LogConfig, ServerConfig, TemplatesConfig,
+    HandlerConfig, LimitsConfig, LogConfig, ServerConfig, TemplatesConfig,
 };
 
 use crate::domain::analysis::AnalysisConfig;
@@ -90,6 +91,8 @@ pub struct Config {
     pub metrics_cache: MetricsCacheConfig,
     /// Authentication and authorization.
     pub auth: AuthConfig,
+    /// Limits of individual handlers, by handler name (`[handlers.http]`).
+    pub handlers: BTreeMap<String, HandlerConfig>,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -214,6 +217,16 @@ impl Config {
             return Err(invalid(&format!("dependency_graph.{key}"), message));
         }
         self.validate_observability()?;
+        for (name, handler) in &self.handlers {
+            if let Some(spec) = &handler.rate_limit
+                && let Some((key, message)) =
+                    crate::domain::rate::problems(spec, &format!("handlers.{name}.rate_limit"))
+                        .into_iter()
+                        .next()
+            {
+                return Err(invalid(&key, message));
+            }
+        }
         crate::auth::Auth::from_config(&self.auth)
             .map(drop)
             .map_err(|e| invalid(&format!("auth.{}", e.field), e.message))
@@ -363,6 +376,11 @@ impl Config {
                 self.observability.event_sampling_rate,
                 &self.observability.filtered_events,
             ),
+            handler_rates: self
+                .handlers
+                .iter()
+                .filter_map(|(name, h)| h.rate_limit.clone().map(|spec| (name.clone(), spec)))
+                .collect(),
         }
     }
 }
@@ -529,6 +547,34 @@ mod tests {
             jail.set_env("TASKER_ENGINE__MAX_CONCURENCY", "3");
             let err = Config::load(None).expect_err("typo").to_string();
             assert!(err.contains("max_concurency"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(
+        clippy::result_large_err,
+        reason = "figment::Jail's closure signature is fixed"
+    )]
+    fn handler_rate_limits_load_from_the_file_and_bad_ones_name_their_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tasker.toml",
+                "[handlers.mailer.rate_limit]\nlimit = 100\nper = \"1m\"\nkey = \"context.account\"\n",
+            )?;
+            let c = Config::load(None).expect("loads");
+            assert!(c.validate().is_ok());
+            let spec = &c.service_settings().handler_rates["mailer"];
+            assert_eq!((spec.limit, spec.per.millis()), (100, 60_000));
+            jail.set_env("TASKER_HANDLERS__MAILER__RATE_LIMIT__LIMIT", "0");
+            let err = Config::load(None).expect("loads").validate().expect_err("zero");
+            assert!(
+                err.to_string().contains("handlers.mailer.rate_limit.limit"),
+                "{err}"
+            );
+            jail.set_env("TASKER_HANDLERS__MAILER__RATE_LIMIT__PER", "1 minute");
+            let err = Config::load(None).expect_err("bad period").to_string();
+            assert!(err.contains("1 minute"), "{err}");
             Ok(())
         });
     }

@@ -225,3 +225,13 @@ impl Default for GraphqlConfig {
         }
     }
 }
+
+/// `[handlers.<name>]`: limits on one handler, whatever template uses it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandlerConfig {
+    /// At most `limit` starts of the handler's steps (of one key, when a key
+    /// expression over the context is given) in any window of `per`, across
+    /// every replica sharing the database.
+    pub rate_limit: Option<crate::domain::rate::RateLimitSpec>,
+}

@@ -11,6 +11,7 @@ pub mod error;
 pub mod expr;
 pub mod median;
 pub mod priority;
+pub mod rate;
 pub mod readiness;
 pub mod redact;
 pub mod state;

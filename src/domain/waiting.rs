@@ -14,25 +14,42 @@ pub enum WaitingFor {
     Schedule,
     /// A free slot of its concurrency group.
     Concurrency,
+    /// A place in the window of one of its rate limits.
+    RateLimit,
+}
+
+/// The gate a step waits at once its parents are satisfied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Gate {
+    /// It belongs to a concurrency group.
+    pub concurrency: bool,
+    /// Its starts count against rate limits.
+    pub rate_limited: bool,
 }
 
 /// What a step waits for at `now`, if anything beyond its parents or its
 /// retry backoff: a root step of a task that starts later becomes claimable
-/// at the start time; a step of a concurrency group (`at_gate`) whose time
-/// has come waits for a free slot.
+/// at the start time; a step at a gate (`gate`) whose time has come waits for
+/// a free slot of its group. A rate-limited step sent back by its limit is
+/// claimable again when a place frees, so a time ahead is read as the rate
+/// limit (it also covers a delayed task's start, which the task's queue
+/// reason tells).
 pub fn step_waiting_for(
     status: StepStatus,
     claimable_from: Option<DateTime<Utc>>,
-    at_gate: bool,
+    gate: Option<Gate>,
     now: DateTime<Utc>,
 ) -> Option<WaitingFor> {
     let waiting = matches!(
         status,
         StepStatus::Pending | StepStatus::Enqueued | StepStatus::WaitingForRetry
     );
-    match (status, claimable_from) {
-        (StepStatus::Enqueued | StepStatus::Pending, Some(at)) if at > now => Some(WaitingFor::Schedule),
-        (_, Some(at)) if at_gate && waiting && at <= now => Some(WaitingFor::Concurrency),
+    let fresh = matches!(status, StepStatus::Enqueued | StepStatus::Pending);
+    match (gate, claimable_from) {
+        (Some(g), Some(at)) if g.rate_limited && fresh && at > now => Some(WaitingFor::RateLimit),
+        (_, Some(at)) if fresh && at > now => Some(WaitingFor::Schedule),
+        (Some(g), Some(at)) if waiting && at <= now && g.concurrency => Some(WaitingFor::Concurrency),
+        (Some(_), Some(at)) if waiting && at <= now => Some(WaitingFor::RateLimit),
         _ => None,
     }
 }
@@ -82,43 +99,76 @@ mod tests {
     fn an_enqueued_step_claimable_later_waits_for_its_schedule() {
         let now = at(0);
         assert_eq!(
-            step_waiting_for(StepStatus::Enqueued, Some(at(5)), false, now),
+            step_waiting_for(StepStatus::Enqueued, Some(at(5)), None, now),
             Some(WaitingFor::Schedule)
         );
         assert_eq!(
-            step_waiting_for(StepStatus::Enqueued, Some(at(0)), false, now),
+            step_waiting_for(StepStatus::Enqueued, Some(at(0)), None, now),
             None
         );
         // A retry's backoff is nextAttemptAt's business, not a wait.
         assert_eq!(
-            step_waiting_for(StepStatus::WaitingForRetry, Some(at(5)), false, now),
+            step_waiting_for(StepStatus::WaitingForRetry, Some(at(5)), None, now),
             None
         );
-        assert_eq!(step_waiting_for(StepStatus::Pending, None, false, now), None);
+        assert_eq!(step_waiting_for(StepStatus::Pending, None, None, now), None);
     }
 
     #[test]
     fn a_step_at_its_gate_waits_for_its_group_once_due() {
         let now = at(0);
+        let group = Some(Gate {
+            concurrency: true,
+            rate_limited: false,
+        });
         for status in [
             StepStatus::Pending,
             StepStatus::WaitingForRetry,
             StepStatus::Enqueued,
         ] {
             assert_eq!(
-                step_waiting_for(status, Some(at(-1)), true, now),
+                step_waiting_for(status, Some(at(-1)), group, now),
                 Some(WaitingFor::Concurrency),
                 "{status}"
             );
         }
         assert_eq!(
-            step_waiting_for(StepStatus::Pending, Some(at(9)), true, now),
+            step_waiting_for(StepStatus::Pending, Some(at(9)), group, now),
             Some(WaitingFor::Schedule)
         );
-        assert_eq!(step_waiting_for(StepStatus::InProgress, None, true, now), None);
+        assert_eq!(step_waiting_for(StepStatus::InProgress, None, group, now), None);
         // Between attempts a grouped step waits for its backoff first.
         assert_eq!(
-            step_waiting_for(StepStatus::WaitingForRetry, Some(at(9)), true, now),
+            step_waiting_for(StepStatus::WaitingForRetry, Some(at(9)), group, now),
+            None
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_step_waits_for_a_place_in_its_window() {
+        let now = at(0);
+        let rated = Some(Gate {
+            concurrency: false,
+            rate_limited: true,
+        });
+        assert_eq!(
+            step_waiting_for(StepStatus::Pending, Some(at(3)), rated, now),
+            Some(WaitingFor::RateLimit)
+        );
+        assert_eq!(
+            step_waiting_for(StepStatus::Pending, Some(at(-1)), rated, now),
+            Some(WaitingFor::RateLimit)
+        );
+        let both = Some(Gate {
+            concurrency: true,
+            rate_limited: true,
+        });
+        assert_eq!(
+            step_waiting_for(StepStatus::Pending, Some(at(-1)), both, now),
+            Some(WaitingFor::Concurrency)
+        );
+        assert_eq!(
+            step_waiting_for(StepStatus::WaitingForRetry, Some(at(3)), rated, now),
             None
         );
     }

@@ -226,10 +226,13 @@ async fn try_turn(
         latency.observe(claiming.elapsed().as_secs_f64());
     }
     let mut steps_cursor = None;
+    let mut throttled = Vec::new();
     if let Some(pass) = &groups {
         claim.limit = (claim_limit.saturating_sub(claimed.len())) as u64;
         let mut cursor = pass.steps.clone();
-        claimed.extend(claim_gated(&mut tx, claim, now, &clock, &mut cursor).await?);
+        let gated = claim_gated(&mut tx, claim, now, &clock, &mut cursor).await?;
+        claimed.extend(gated.claimed);
+        throttled = gated.throttled;
         steps_cursor = Some(cursor);
     }
     let changes = tx.commit().await?;
@@ -269,6 +272,9 @@ async fn try_turn(
         }
     }
     shared.events.publish_changes(changes);
+    for t in &throttled {
+        shared.events.publish(crate::events::Event::throttled(t, now));
+    }
     Ok(Turn {
         claimed,
         claim_limit,

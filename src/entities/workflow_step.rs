@@ -36,6 +36,8 @@ pub struct Model {
     pub flow_limit: Option<i32>,
     /// Set while the step waits at its group's gate, claimable through it from then.
     pub gate_at: Option<DateTimeUtc>,
+    /// The rate-limit keys (`RateKey`s as JSON) its starts count against.
+    pub rate_limits: Option<Json>,
     pub lease_owner: Option<String>,
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTimeUtc>,

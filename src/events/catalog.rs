@@ -63,6 +63,8 @@ catalog! {
         "Every parent of the step is satisfied; it can be claimed (ENQUEUED).",
     StepRetryRequested => "step.retry_requested" (STEP_FIELDS):
         "An operator gave a failed step a fresh budget of attempts (ERROR -> ENQUEUED).",
+    StepThrottled => "step.throttled" (&["step_name", "handler", "rate_keys", "until"]):
+        "A ready step found a rate limit (the step's rate_limit or handlers.<name>.rate_limit) without a place and waits until `until`; no attempt is used (not a state change).",
     StepBeforeHandle => "step.before_handle" (STEP_FIELDS):
         "A step was claimed for an attempt (IN_PROGRESS).",
     StepHandle => "step.handle" (&["namespace", "step_name", "handler", "attempt", "idempotency_key"]):

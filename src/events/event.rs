@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::EventName;
 use crate::domain::change::{Change, StepChange, TaskChange};
+use crate::domain::rate::Throttled;
 
 /// A published event.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +59,20 @@ impl Event {
             change: Some(change),
             ..Event::new(name, at)
         }
+    }
+
+    /// A step sent back to wait for a rate limit.
+    pub fn throttled(t: &Throttled, at: DateTime<Utc>) -> Self {
+        Event::new(EventName::StepThrottled, at)
+            .task(t.task_id)
+            .step(t.step_id)
+            .with("step_name", t.step_name.clone())
+            .with("handler", t.handler.clone())
+            .with("rate_keys", t.keys.clone())
+            .with(
+                "until",
+                t.until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            )
     }
 
     /// About this task.

@@ -9,8 +9,8 @@ use super::error::{GqlResult, bad_input};
 use super::guard::{require, require_somewhere};
 use super::types::{
     DependencyGraph, EventDescription, Handler, HandlerKindGql, MetricsCacheStatus, MetricsExport,
-    MetricsFormat, MetricsScopeGql, Namespace, RegistryGql, RegistryMatch, Step, StepHandlerInfo, Task,
-    TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
+    MetricsFormat, MetricsScopeGql, Namespace, RateLimit, RegistryGql, RegistryMatch, Step, StepHandlerInfo,
+    Task, TaskCursor, TaskFilter, TaskTotals, loaders, parse_id, tasker,
 };
 use crate::auth::Scope;
 use crate::auth::permission::{
@@ -104,6 +104,7 @@ impl QueryRoot {
                     HandlerKind::Builtin => HandlerKindGql::Builtin,
                     HandlerKind::Rust => HandlerKindGql::Rust,
                 },
+                rate_limit: None,
             })
             .collect();
         let external: BTreeSet<(String, String)> = tasker
@@ -124,8 +125,13 @@ impl QueryRoot {
             name,
             namespace: Some(namespace),
             kind: HandlerKindGql::External,
+            rate_limit: None,
         }));
         found.retain(|h| h.namespace.as_deref().is_none_or(|ns| scope.contains(ns)));
+        let rates = &tasker.settings().handler_rates;
+        for handler in &mut found {
+            handler.rate_limit = rates.get(&handler.name).map(RateLimit::of);
+        }
         Ok(found)
     }
 

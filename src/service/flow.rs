@@ -1,6 +1,9 @@
 //! The flow-control inputs of a new task: its priority and start time, and
-//! the concurrency groups of the task and of its steps (keys evaluated over
-//! the task context, so a key that does not evaluate refuses the task).
+//! the concurrency groups of the task and of its steps and the steps' rate
+//! limits (keys evaluated over the task context, so a key that does not
+//! evaluate refuses the task).
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -8,9 +11,11 @@ use serde_json::Value;
 use super::tasks::CreateTask;
 use super::{Error, Result};
 use crate::domain::concurrency::group_key;
+use crate::domain::expr::ExprError;
 use crate::domain::priority::Priority;
+use crate::domain::rate::{RateLimitSpec, rate_key};
 use crate::domain::template::{ConcurrencySpec, TaskTemplate};
-use crate::store::FlowGroup;
+use crate::store::{FlowGroup, StepGate};
 
 /// Furthest ahead a delayed start may lie (about ten years).
 pub const MAX_DELAY_SECONDS: i64 = 10 * 366 * 86_400;
@@ -52,37 +57,51 @@ pub(super) fn flow_inputs(
     Ok((priority, run_at))
 }
 
-/// The task's group and each step's, named by the template's keys over `context`.
+/// The task's group and each step's gate (its group and rate limits, the
+/// step's own and its handler's from `handler_rates`), named by the keys over
+/// `context`.
 pub(super) fn flow_groups(
     template: &TaskTemplate,
     context: &Value,
-) -> Result<(Option<FlowGroup>, Vec<Option<FlowGroup>>)> {
+    handler_rates: &HashMap<String, RateLimitSpec>,
+) -> Result<(Option<FlowGroup>, Vec<StepGate>)> {
     let scope = format!("{}/{}", template.namespace, template.name);
-    let group = |scope: &str, spec: &ConcurrencySpec, field: &str| {
+    let refused = |field: String| move |e: ExprError| Error::bad_input("context", format!("{field}: {e}"));
+    let group = |scope: &str, spec: &ConcurrencySpec, field: String| {
         group_key(scope, spec, context)
             .map(|key| FlowGroup {
                 key,
                 limit: spec.limit,
                 strategy: spec.strategy,
             })
-            .map_err(|e| Error::bad_input("context", format!("{field}: {e}")))
+            .map_err(refused(field))
     };
     let task = template
         .concurrency
         .as_ref()
-        .map(|spec| group(&scope, spec, "concurrency.key"))
+        .map(|spec| group(&scope, spec, "concurrency.key".to_owned()))
         .transpose()?;
     let steps = template
         .steps
         .iter()
         .map(|step| {
-            step.concurrency
+            let step_scope = format!("{scope}/{}", step.name);
+            let group = step
+                .concurrency
                 .as_ref()
-                .map(|spec| {
-                    let field = format!("steps.{}.concurrency.key", step.name);
-                    group(&format!("{scope}/{}", step.name), spec, &field)
-                })
-                .transpose()
+                .map(|spec| group(&step_scope, spec, format!("steps.{}.concurrency.key", step.name)))
+                .transpose()?;
+            let mut rates = Vec::new();
+            if let Some(spec) = &step.rate_limit {
+                let field = format!("steps.{}.rate_limit.key", step.name);
+                rates.push(rate_key(&step_scope, spec, context).map_err(refused(field))?);
+            }
+            if let Some(spec) = handler_rates.get(&step.handler) {
+                let field = format!("handlers.{}.rate_limit.key", step.handler);
+                let handler_scope = format!("handler:{}", step.handler);
+                rates.push(rate_key(&handler_scope, spec, context).map_err(refused(field))?);
+            }
+            Ok(StepGate { group, rates })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((task, steps))

@@ -80,6 +80,8 @@ pub struct Settings {
     pub redactor: crate::domain::redact::Redactor,
     /// Which events become metrics, log lines and spans.
     pub router: crate::telemetry::router::Router,
+    /// Rate limits of handlers (`handlers.<name>.rate_limit`), by handler name.
+    pub handler_rates: HashMap<String, crate::domain::rate::RateLimitSpec>,
 }
 
 /// Compiled context schemas by (template id, content hash); bounded.

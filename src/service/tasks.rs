@@ -13,7 +13,7 @@ use super::{Error, Result, Tasker};
 use crate::domain::attempt::check_storable_json;
 use crate::domain::context::check_context_size;
 use crate::domain::template::DEFAULT_NAMESPACE;
-use crate::store::{self, NewTask};
+use crate::store::{self, NewTask, StepGate};
 use crate::telemetry::traces;
 
 /// Input of [`Tasker::create_task`].
@@ -224,12 +224,13 @@ impl Tasker {
         }
         let now = self.clock.now();
         let (priority, run_at) = flow_inputs(&input, template.template.priority, now)?;
-        let (group, step_groups) = flow_groups(&template.template, &input.context)?;
+        let (group, step_gates) =
+            flow_groups(&template.template, &input.context, &self.settings.handler_rates)?;
         let admit_key = group.as_ref().map(|g| g.key.clone());
-        let grouped = group.is_some() || step_groups.iter().any(Option::is_some);
+        let grouped = group.is_some() || step_gates.iter().any(StepGate::is_gated);
         let (template, input_ref, retry_defaults) = (&template, &input, &self.settings.retry_defaults);
         let trace_parent = &trace_parent;
-        let (group, step_groups, admit_key) = (&group, &step_groups, &admit_key);
+        let (group, step_gates, admit_key) = (&group, &step_gates, &admit_key);
         let created = self
             .write(|mut tx| {
                 let bypass = bypass.clone();
@@ -249,7 +250,7 @@ impl Tasker {
                         priority,
                         run_at,
                         group: group.clone(),
-                        step_groups: step_groups.clone(),
+                        step_gates: step_gates.clone(),
                     };
                     let row = store::create_task(&mut tx, new, now).await?;
                     let mut admitted = store::Admitted::default();

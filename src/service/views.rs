@@ -9,7 +9,8 @@ use super::error::{Error, Result};
 use crate::domain::attempt::StepFailure;
 use crate::domain::backoff::RetryPolicy;
 use crate::domain::priority::Priority;
-use crate::domain::waiting::{Queued, WaitingFor, step_waiting_for, task_queue_reason};
+use crate::domain::rate::RateKey;
+use crate::domain::waiting::{Gate, Queued, WaitingFor, step_waiting_for, task_queue_reason};
 use crate::domain::{StepStatus, TaskStatus};
 use crate::entities::{step_transition, task, task_transition, workflow_step};
 use crate::store;
@@ -145,8 +146,10 @@ pub struct StepView {
     pub config: Value,
     /// Its concurrency group, when it has one.
     pub group: Option<String>,
-    /// Waiting at its group's gate (claimable through it from `next_attempt_at`).
-    pub at_gate: bool,
+    /// The rate-limit keys its starts count against.
+    pub rate_keys: Vec<String>,
+    /// The gate it waits at (claimable through it from `next_attempt_at`), if it does.
+    pub gate: Option<Gate>,
 }
 
 impl TryFrom<workflow_step::Model> for StepView {
@@ -159,6 +162,15 @@ impl TryFrom<workflow_step::Model> for StepView {
             .map(serde_json::from_value::<StepFailure>)
             .transpose()
             .map_err(|e| corrupt(format!("step {} error: {e}", m.id)))?;
+        let rate_keys: Vec<String> = m
+            .rate_limits
+            .map(serde_json::from_value::<Vec<RateKey>>)
+            .transpose()
+            .map_err(|e| corrupt(format!("step {} rate limits: {e}", m.id)))?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
         Ok(Self {
             status: parse(&m.status, "step status")?,
             id: m.id,
@@ -175,8 +187,12 @@ impl TryFrom<workflow_step::Model> for StepView {
             started_at: m.started_at,
             completed_at: m.completed_at,
             config: m.config,
-            group: m.flow_key,
-            at_gate: m.gate_at.is_some(),
+            gate: m.gate_at.map(|_| Gate {
+                concurrency: m.flow_limit.is_some(),
+                rate_limited: !rate_keys.is_empty(),
+            }),
+            group: m.flow_key.filter(|_| m.flow_limit.is_some()),
+            rate_keys,
         })
     }
 }
@@ -184,7 +200,7 @@ impl TryFrom<workflow_step::Model> for StepView {
 impl StepView {
     /// What holds it back at `now` although its parents are satisfied.
     pub fn waiting_for(&self, now: DateTime<Utc>) -> Option<WaitingFor> {
-        step_waiting_for(self.status, self.next_attempt_at, self.at_gate, now)
+        step_waiting_for(self.status, self.next_attempt_at, self.gate, now)
     }
 
     /// Duration of the latest attempt, once it ended.

@@ -92,11 +92,15 @@ impl Tasker {
                     ..claim
                 };
                 let clock = || self.clock.now();
-                rows.extend(store::claim_gated(&mut tx, rest, now, &clock, &mut cursor).await?);
-                Ok(((rows, cursor), tx))
+                let gated = store::claim_gated(&mut tx, rest, now, &clock, &mut cursor).await?;
+                rows.extend(gated.claimed);
+                Ok(((rows, cursor, gated.throttled), tx))
             })
             .await?;
-        let (rows, cursor) = rows;
+        let (rows, cursor, throttled) = rows;
+        for t in &throttled {
+            self.events.publish(crate::events::Event::throttled(t, now));
+        }
         *self.gate_cursor() = cursor;
         let mut inputs = store::dispatch_inputs(self.store.reader(), &rows, &|_| false).await?;
         let mut claimed = Vec::with_capacity(rows.len());

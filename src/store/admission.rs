@@ -72,7 +72,7 @@ pub async fn admit_tasks(
         let busy = counts.get(&group.key).copied().unwrap_or(0);
         let strategy = ConcurrencyStrategy::parse(&group.strategy).unwrap_or_default();
         let look = match strategy {
-            ConcurrencyStrategy::Queue => (group.limit as usize).saturating_sub(busy),
+            ConcurrencyStrategy::Queue => (group.limit.unwrap_or(1) as usize).saturating_sub(busy),
             _ => WAITING_PER_GROUP,
         };
         looks.push((group, strategy, busy, look));
@@ -108,7 +108,7 @@ async fn group_of(tx: &WriteTxn, key: &str) -> Result<DueGroup> {
     };
     Ok(DueGroup {
         key: key.to_owned(),
-        limit: limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(1),
+        limit: limit.and_then(|l| u32::try_from(l).ok()),
         strategy: strategy.unwrap_or_else(|| "queue".to_owned()),
     })
 }
@@ -124,7 +124,7 @@ async fn settle_group(
     now: DateTime<Utc>,
     done: &mut Admitted,
 ) -> Result<Vec<Uuid>> {
-    let decision = admit(strategy, group.limit, busy, waiting.len());
+    let decision = admit(strategy, group.limit.unwrap_or(1), busy, waiting.len());
     let (start, cancel): (&[Uuid], &[Uuid]) = match strategy {
         ConcurrencyStrategy::CancelInProgress => {
             let (lose, win) = waiting.split_at(decision.cancel_waiting);
@@ -135,7 +135,9 @@ async fn settle_group(
     let reason = |what: &str| {
         format!(
             "concurrency group {} is at its limit of {} ({}: {what})",
-            group.key, group.limit, group.strategy
+            group.key,
+            group.limit.unwrap_or(1),
+            group.strategy
         )
     };
     for &id in cancel {

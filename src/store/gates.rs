@@ -12,13 +12,15 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 use uuid::Uuid;
 
 use super::claims::{Claim, lease_columns, start_tasks};
-use super::error::Result;
+use super::error::{Error, Result};
 use super::groups::{LockedClock, Waiting, due_groups, lock_groups, push_step_filter, running, share};
 use super::ids::any_of;
+use super::rates::{Picked, admit_rates};
 use super::sql::Sql;
 use super::transition::{StepMove, move_steps};
 use super::txn::WriteTxn;
 use crate::domain::StepStatus;
+use crate::domain::rate::Throttled;
 use crate::entities::workflow_step;
 
 /// Claim up to `claim.limit` gated steps whose groups have free slots,
@@ -31,28 +33,38 @@ pub async fn claim_gated(
     now: DateTime<Utc>,
     clock: LockedClock<'_>,
     cursor: &mut String,
-) -> Result<Vec<workflow_step::Model>> {
+) -> Result<Gated> {
     if claim.limit == 0 {
-        return Ok(Vec::new());
+        return Ok(Gated::default());
     }
     let groups = due_groups(tx, Waiting::Steps, Some(claim.filter), now, cursor).await?;
     if groups.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Gated::default());
     }
-    let keys: Vec<String> = groups.iter().map(|g| g.key.clone()).collect();
+    // Groups of rate-limited steps without a concurrency limit need no lock:
+    // their rate keys are locked when the steps are picked.
+    let keys: Vec<String> = groups
+        .iter()
+        .filter(|g| g.limit.is_some())
+        .map(|g| g.key.clone())
+        .collect();
     let locked = lock_groups(tx, keys, false).await?;
     let counts = running(tx, Waiting::Steps, &locked).await?;
     let now = now.max(clock());
+    let budget = usize::try_from(claim.limit).unwrap_or(usize::MAX);
     let open: Vec<(&String, usize)> = groups
         .iter()
-        .filter(|g| locked.contains(&g.key))
-        .map(|g| {
-            let busy = counts.get(&g.key).copied().unwrap_or(0);
-            (&g.key, (g.limit as usize).saturating_sub(busy))
+        .filter_map(|g| match g.limit {
+            None => Some((&g.key, budget)),
+            Some(limit) if locked.contains(&g.key) => {
+                let busy = counts.get(&g.key).copied().unwrap_or(0);
+                Some((&g.key, (limit as usize).saturating_sub(busy)))
+            }
+            Some(_) => None,
         })
         .collect();
     let free: Vec<usize> = open.iter().map(|(_, f)| *f).collect();
-    let takes = share(&free, usize::try_from(claim.limit).unwrap_or(usize::MAX));
+    let takes = share(&free, budget);
     let wanted: Vec<(&String, usize)> = open
         .iter()
         .zip(&takes)
@@ -63,16 +75,30 @@ pub async fn claim_gated(
         cursor.clone_from(last);
     }
     let picked = pick(tx, &wanted, claim, now).await?;
-    claim_picked(tx, picked, &claim, now).await
+    let pass = admit_rates(tx, picked, now, clock).await?;
+    let claimed = claim_picked(tx, pass.start, &claim, pass.now).await?;
+    Ok(Gated {
+        claimed,
+        throttled: pass.throttled,
+    })
 }
 
-/// The oldest due steps of each group, as many as `wanted` says: (id, status).
+/// What a gate pass did.
+#[derive(Debug, Default)]
+pub struct Gated {
+    /// The steps it claimed.
+    pub claimed: Vec<workflow_step::Model>,
+    /// Steps it sent back to wait for a rate limit.
+    pub throttled: Vec<Throttled>,
+}
+
+/// The oldest due steps of each group, as many as `wanted` says.
 async fn pick(
     tx: &WriteTxn,
     wanted: &[(&String, usize)],
     claim: Claim<'_>,
     now: DateTime<Utc>,
-) -> Result<Vec<(Uuid, String)>> {
+) -> Result<Vec<Picked>> {
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
@@ -81,16 +107,32 @@ async fn pick(
         if i > 0 {
             sql.push(" UNION ALL ");
         }
-        sql.push("SELECT * FROM (SELECT id, status FROM workflow_step WHERE flow_key = ")
+        sql.push("SELECT * FROM (SELECT id, task_id, name, handler, status, rate_limits FROM workflow_step WHERE flow_key = ")
             .bind((*key).clone())
             .push(" AND gate_at IS NOT NULL AND gate_at <= ")
             .bind(now);
         push_step_filter(&mut sql, claim.filter, "");
-        sql.push(&format!(" ORDER BY gate_at, id LIMIT {take}) AS q{i}"));
+        // Steps sent back together by a rate limit share a gate time: the
+        // oldest of them goes first.
+        sql.push(&format!(
+            " ORDER BY gate_at, created_at, id LIMIT {take}) AS q{i}"
+        ));
     }
     let mut picked = Vec::new();
     for row in tx.conn().query_all_raw(sql.build()).await? {
-        picked.push((row.try_get("", "id")?, row.try_get("", "status")?));
+        let rates: Option<serde_json::Value> = row.try_get("", "rate_limits")?;
+        let rates = match rates {
+            Some(json) => serde_json::from_value(json).map_err(|e| Error::corrupt(e.to_string()))?,
+            None => Vec::new(),
+        };
+        picked.push(Picked {
+            id: row.try_get("", "id")?,
+            task_id: row.try_get("", "task_id")?,
+            name: row.try_get("", "name")?,
+            handler: row.try_get("", "handler")?,
+            status: row.try_get("", "status")?,
+            rates,
+        });
     }
     Ok(picked)
 }

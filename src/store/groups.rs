@@ -55,8 +55,9 @@ impl Waiting {
 pub(crate) struct DueGroup {
     /// Its key.
     pub key: String,
-    /// Runs at once (as the oldest waiting run was created with).
-    pub limit: u32,
+    /// Runs at once (as the oldest waiting run was created with); none for
+    /// the gate of steps with rate limits only.
+    pub limit: Option<u32>,
     /// The strategy of task groups (`queue` for steps).
     pub strategy: String,
 }
@@ -130,7 +131,7 @@ async fn groups_after(
         let strategy: Option<String> = row.try_get("", "flow_strategy")?;
         groups.push(DueGroup {
             key,
-            limit: limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(1),
+            limit: limit.and_then(|l| u32::try_from(l).ok()),
             strategy: strategy.unwrap_or_else(|| "queue".to_owned()),
         });
     }

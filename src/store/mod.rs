@@ -15,6 +15,7 @@ mod listing;
 mod loads;
 mod operator;
 mod queries;
+mod rates;
 mod readiness;
 mod sql;
 mod stats;
@@ -31,7 +32,7 @@ pub use claims::{Claim, ClaimFilter, ExpiredLease, claim_steps, expired_leases, 
 pub use connect::{ConnectSettings, backend_of};
 pub use durations::{ObservedStep, recent_step_durations};
 pub use error::{Error, Result};
-pub use gates::claim_gated;
+pub use gates::{Gated, claim_gated};
 pub use groups::LockedClock;
 pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
 pub use loads::{
@@ -46,7 +47,7 @@ pub use queries::{
 };
 pub use readiness::{Promotion, lock_tasks, promote_children, reconcile_tasks};
 pub use stats::{QueueDepths, queue_depths, tasks_by_status, template_count};
-pub use tasks::{FlowGroup, NewTask, create_task};
+pub use tasks::{FlowGroup, NewTask, StepGate, create_task};
 pub use templates::{
     Registration, StoredTemplate, TemplateHeader, list_namespaces, register_template, template_definitions,
     template_headers,

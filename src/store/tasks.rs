@@ -14,6 +14,7 @@ use super::txn::{WriteTxn, insert_all};
 use crate::domain::backoff::RetryDefaults;
 use crate::domain::change::{StepChange, TaskChange};
 use crate::domain::priority::{Priority, claim_rank};
+use crate::domain::rate::RateKey;
 use crate::domain::readiness::{StepCounts, initial_statuses, reconcile_task};
 use crate::domain::template::{ConcurrencyStrategy, dag_of};
 use crate::domain::{StepStatus, TaskStatus};
@@ -51,9 +52,38 @@ pub struct NewTask<'a> {
     /// The task's concurrency group: it waits for the group's turn, and the
     /// caller admits it ([`super::admit_tasks`]) in the same transaction.
     pub group: Option<FlowGroup>,
-    /// One entry per template step: its concurrency group, if it has one (it
-    /// then waits at the group's gate once its parents are satisfied).
-    pub step_groups: Vec<Option<FlowGroup>>,
+    /// One entry per template step: its concurrency group and rate limits
+    /// (with either, it waits at a gate once its parents are satisfied).
+    pub step_gates: Vec<StepGate>,
+}
+
+/// What holds a step back at its gate: a concurrency group, rate limits, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepGate {
+    /// Its concurrency group.
+    pub group: Option<FlowGroup>,
+    /// The rate-limit keys its starts count against.
+    pub rates: Vec<RateKey>,
+}
+
+/// Prefix of the gate key of a step with rate limits and no concurrency group.
+pub(crate) const RATE_GATE_PREFIX: &str = "rate:";
+
+impl StepGate {
+    /// Whether the step waits at a gate at all.
+    pub fn is_gated(&self) -> bool {
+        self.group.is_some() || !self.rates.is_empty()
+    }
+
+    /// The key its gate serves it under: its group, or else its first rate
+    /// key (so steps of one rate key take their turns together).
+    fn key(&self) -> Option<String> {
+        match (&self.group, self.rates.first()) {
+            (Some(group), _) => Some(group.key.clone()),
+            (None, Some(rate)) => Some(format!("{RATE_GATE_PREFIX}{}", rate.key)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// A concurrency group a task or step belongs to.
@@ -156,8 +186,8 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
     let mut steps = Vec::with_capacity(template.steps.len());
     for (i, step) in template.steps.iter().enumerate() {
         let policy = step.retry.resolve(new.retry_defaults, step.retryable);
-        let group = new.step_groups.get(i).cloned().flatten();
-        let held = statuses[i] == StepStatus::Enqueued && (queued || group.is_some());
+        let gate = new.step_gates.get(i).cloned().unwrap_or_default();
+        let held = statuses[i] == StepStatus::Enqueued && (queued || gate.is_gated());
         let status = if held { StepStatus::Pending } else { statuses[i] };
         let gate_at = (held && !queued).then_some(ready_at);
         let history: Vec<(Option<StepStatus>, StepStatus)> = if status == StepStatus::Pending {
@@ -186,9 +216,14 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             ready_at: Set((status == StepStatus::Enqueued).then_some(ready_at)),
             priority: Set(i32::from(new.priority.get())),
             claim_rank: Set((status == StepStatus::Enqueued).then_some(rank)),
-            flow_key: Set(group.as_ref().map(|g| g.key.clone())),
-            flow_limit: Set(group.as_ref().map(|g| int(g.limit))),
+            flow_key: Set(gate.key()),
+            flow_limit: Set(gate.group.as_ref().map(|g| int(g.limit))),
             gate_at: Set(gate_at),
+            rate_limits: Set(if gate.rates.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_value(&gate.rates).map_err(|e| Error::corrupt(e.to_string()))?)
+            }),
             lease_owner: Set(None),
             lease_token: Set(None),
             lease_expires_at: Set(None),

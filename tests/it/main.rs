@@ -19,6 +19,7 @@ mod observability;
 mod operations;
 mod outage;
 mod playground;
+mod rates;
 mod relay;
 mod replicas;
 mod rest;

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::backoff::RetrySpec;
 use crate::domain::priority::Priority;
+use crate::domain::rate::RateLimitSpec;
 
 /// Namespace used when a template names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -69,6 +70,9 @@ pub struct StepTemplate {
     /// At most this many runs of this step of one key (across tasks) at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<ConcurrencySpec>,
+    /// At most this many starts of this step of one key (across tasks) per window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
     /// Free text for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -209,6 +213,7 @@ mod tests {
                 skippable: false,
                 config,
                 concurrency: None,
+                rate_limit: None,
                 description: None,
             }],
         }

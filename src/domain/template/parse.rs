@@ -9,6 +9,7 @@ use super::model::{ConcurrencySpec, DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemp
 use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
 use crate::domain::priority::Priority;
+use crate::domain::rate::RateLimitSpec;
 
 /// Parse a template document in either format. Validation is separate
 /// ([`super::validate`]); this only checks shape and version syntax.
@@ -66,6 +67,7 @@ struct NativeStep {
     skippable: bool,
     config: Option<Value>,
     concurrency: Option<ConcurrencySpec>,
+    rate_limit: Option<RateLimitSpec>,
     description: Option<String>,
 }
 
@@ -188,6 +190,7 @@ impl NativeDoc {
                 skippable: s.skippable,
                 config: s.config.unwrap_or_else(|| Value::Object(Default::default())),
                 concurrency: s.concurrency,
+                rate_limit: s.rate_limit,
                 description: s.description,
             })
             .collect();
@@ -242,6 +245,7 @@ impl TaskerDoc {
                     .handler_config
                     .unwrap_or_else(|| Value::Object(Default::default())),
                 concurrency: None,
+                rate_limit: None,
                 description: s.description,
             });
         }

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use super::model::TaskTemplate;
-use crate::domain::concurrency;
 use crate::domain::context::ContextSchema;
 use crate::domain::dag::Dag;
 use crate::domain::error::{TemplateError, TemplateProblem};
+use crate::domain::{concurrency, rate};
 
 /// What validation needs to know about handlers, without depending on the registry.
 pub trait HandlerCatalog {
@@ -126,6 +126,11 @@ pub fn validate_template(
         check_handler(template, i, handlers, &mut push);
         if let Some(spec) = &step.concurrency {
             for (path, message) in concurrency::problems(spec, &format!("{at}.concurrency"), true) {
+                push(path, message);
+            }
+        }
+        if let Some(spec) = &step.rate_limit {
+            for (path, message) in rate::problems(spec, &format!("{at}.rate_limit")) {
                 push(path, message);
             }
         }

@@ -85,4 +85,7 @@ pub enum WaitingForKind {
     Schedule,
     /// A free slot of its concurrency group.
     Concurrency,
+    /// A place in the window of one of its rate limits (the step's own or its
+    /// handler's); no attempt is used while it waits.
+    RateLimit,
 }

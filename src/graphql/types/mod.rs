@@ -20,7 +20,7 @@ pub use metrics::{MetricsCacheStatus, MetricsExport, MetricsFormat, MetricsScope
 pub use registry::{RegistryGql, RegistryMatch};
 pub use step::Step;
 pub use task::{Task, TaskCursor, TaskFilter, TaskTotals};
-pub use template::{Handler, Namespace, StepHandlerInfo};
+pub use template::{Handler, Namespace, RateLimit, StepHandlerInfo};
 
 use super::error::{GqlResult, bad_input, internal};
 use super::loaders::Loaders;

@@ -124,6 +124,12 @@ impl Step {
         self.view.waiting_for(Utc::now()).map(Into::into)
     }
 
+    /// The rate-limit keys the step's starts count against (its own
+    /// `rate_limit` and its handler's), empty when it has none.
+    async fn rate_limit_keys(&self) -> &[String] {
+        &self.view.rate_keys
+    }
+
     /// Parent steps.
     async fn depends_on(&self, ctx: &Context<'_>) -> GqlResult<Vec<Step>> {
         let (parents, group) = self.group.parents(ctx, self.view.id).await?;

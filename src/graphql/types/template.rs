@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::enums::HandlerKindGql;
 use super::graph::DependencyGraph;
 use super::tasker;
+use crate::domain::rate::RateLimitSpec;
 use crate::domain::template::{ConcurrencySpec, StepTemplate};
 use crate::graphql::error::GqlResult;
 use crate::graphql::groups::TemplateGroup;
@@ -182,6 +183,33 @@ impl StepTemplateInfo<'_> {
     async fn concurrency(&self) -> Option<ConcurrencyLimit> {
         self.0.concurrency.as_ref().map(ConcurrencyLimit::of)
     }
+
+    /// At most `limit` starts of this step of one key (across tasks) in any
+    /// window of `per`.
+    async fn rate_limit(&self) -> Option<RateLimit> {
+        self.0.rate_limit.as_ref().map(RateLimit::of)
+    }
+}
+
+/// A rate limit of a step or handler.
+#[derive(SimpleObject)]
+pub struct RateLimit {
+    /// CEL expression over `context` naming the key (null: one key).
+    pub key: Option<String>,
+    /// Starts of one key allowed in any window.
+    pub limit: u32,
+    /// The window, as written (`1s`, `30s`, `1m`, `1h`).
+    pub per: String,
+}
+
+impl RateLimit {
+    pub(crate) fn of(spec: &RateLimitSpec) -> Self {
+        Self {
+            key: spec.key.clone(),
+            limit: spec.limit,
+            per: spec.per.to_string(),
+        }
+    }
 }
 
 /// A concurrency limit of a template or step.
@@ -215,4 +243,7 @@ pub struct StepHandlerInfo {
     pub namespace: Option<String>,
     /// Origin.
     pub kind: HandlerKindGql,
+    /// Its rate limit from the configuration (`handlers.<name>.rate_limit`),
+    /// shared by every step that uses it.
+    pub rate_limit: Option<RateLimit>,
 }

@@ -75,6 +75,15 @@ impl Harness {
     }
 
     pub async fn start_with(db: &TestDb, handlers: HandlerRegistry, options: engine::Options) -> Harness {
+        Self::start_configured(db, handlers, options, test_settings()).await
+    }
+
+    pub async fn start_configured(
+        db: &TestDb,
+        handlers: HandlerRegistry,
+        options: engine::Options,
+        settings: Settings,
+    ) -> Harness {
         let store = open_store(db).await;
         let events = EventBus::new(10_000);
         let clock = Arc::new(SystemClock);
@@ -87,7 +96,7 @@ impl Harness {
         );
         let handle = engine.handle();
         let tasker =
-            Tasker::new(store.clone(), handlers, events, clock, test_settings()).with_engine(handle.clone());
+            Tasker::new(store.clone(), handlers, events, clock, settings).with_engine(handle.clone());
         let cancel = CancellationToken::new();
         let join = tokio::spawn(engine.run(cancel.clone()));
         Harness {

@@ -11,7 +11,7 @@ mod ws;
 pub use api::{TestApp, codes, run, test_config};
 pub use audit::{completed_once, wait_all_complete};
 pub use db::TestDb;
-pub use harness::{Harness, open_store, services, test_engine_options};
+pub use harness::{Harness, open_store, services, test_engine_options, test_settings};
 pub use process::{Server, output_text};
 pub use redis::{ThrowawayRedis, free_port, redis_url};
 pub use ws::WsClient;
