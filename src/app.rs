@@ -224,6 +224,14 @@ impl App {
             exports.spawn(check, cancel.child_token());
         }
         let engine = tokio::spawn(self.engine.run(cancel.clone()));
+        // Every replica looks for due schedules; a lease per schedule and an
+        // idempotency key per fire make each fire one task.
+        let schedules = service::spawn_schedules(
+            self.tasker.clone(),
+            instance.clone(),
+            Duration::from_secs(1),
+            cancel.child_token(),
+        );
         let tasker = self.tasker.clone().with_metrics_cache(metrics_cache);
         let state = AppState {
             schema: crate::graphql::schema(tasker.clone(), &self.graphql),
@@ -248,6 +256,7 @@ impl App {
         if engine.await.is_err() {
             warn!("the engine task ended abnormally");
         }
+        let _ = schedules.await;
         // The last sync carries what the engine counted while draining.
         let _ = syncing.await;
         let _ = self.tasker.subscribers().unsubscribe(crate::telemetry::FEED);

@@ -12,6 +12,7 @@ mod m20261123_120000_add_task_trace_parent;
 mod m20261207_090000_add_priority_and_run_at;
 mod m20261207_100000_add_concurrency_groups;
 mod m20261207_110000_add_rate_limits;
+mod m20261207_120000_create_schedules;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_090000_add_priority_and_run_at::Migration),
             Box::new(m20261207_100000_add_concurrency_groups::Migration),
             Box::new(m20261207_110000_add_rate_limits::Migration),
+            Box::new(m20261207_120000_create_schedules::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod priority;
 pub mod rate;
 pub mod readiness;
 pub mod redact;
+pub mod schedule;
 pub mod state;
 pub mod template;
 pub mod waiting;

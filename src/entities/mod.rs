@@ -1,6 +1,8 @@
 //! SeaORM entities, one file per table: derives and relations only.
 
 pub mod namespace;
+pub mod schedule;
+pub mod schedule_fire;
 pub mod step_edge;
 pub mod step_error;
 pub mod step_result;

@@ -8,6 +8,7 @@ mod loaders;
 mod measure;
 mod mutation;
 mod query;
+mod schedules;
 mod subscription;
 mod types;
 
@@ -15,8 +16,15 @@ use async_graphql::{Data, Schema};
 
 pub use error::{ErrorCode, ErrorCodes, Told};
 pub use loaders::Loaders;
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+/// Read access to namespaces, templates, handlers, tasks, steps and schedules.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(query::CoreQuery, schedules::ScheduleQuery);
+
+/// Changes: templates, tasks, schedules, operator actions and the external-worker protocol.
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(mutation::CoreMutation, schedules::ScheduleMutation);
 pub use subscription::SubscriptionRoot;
 
 use crate::service::Tasker;
@@ -54,7 +62,7 @@ pub struct RequestInfo {
 
 /// The schema over `tasker`.
 pub fn schema(tasker: Tasker, settings: &Settings) -> TaskerSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .extension(measure::Measure(tasker.metrics().clone()))
         .data(tasker)
         .extension(ErrorCodes)
@@ -85,7 +93,7 @@ pub fn request_data(tasker: &Tasker, info: RequestInfo) -> Data {
 
 /// The schema in SDL, as checked in at `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .finish()
         .sdl()
 }

@@ -128,11 +128,12 @@ fn token(value: &str) -> GqlResult<Uuid> {
 }
 
 /// Changes: templates, tasks, operator actions, worker protocol.
-pub struct MutationRoot;
+#[derive(Default)]
+pub struct CoreMutation;
 
 /// Changes: templates, tasks, operator actions and the external-worker protocol.
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[Object]
+impl CoreMutation {
     /// Register a task template (YAML or JSON). Identical content is a no-op;
     /// different content under the same version needs `replace: true`.
     async fn register_task_template(

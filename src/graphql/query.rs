@@ -26,7 +26,8 @@ pub const MAX_PAGE: i32 = crate::service::MAX_PAGE_SIZE as i32;
 pub const DEFAULT_PAGE: i32 = 20;
 
 /// Read access to templates, tasks and steps.
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct CoreQuery;
 
 type TaskConnection = Connection<TaskCursor, Task, TaskTotals, EmptyFields>;
 
@@ -49,8 +50,8 @@ fn cursor(value: Option<String>, field: &str) -> GqlResult<Option<uuid::Uuid>> {
 }
 
 /// Read access to namespaces, templates, handlers, tasks and steps.
-#[Object(name = "Query")]
-impl QueryRoot {
+#[Object]
+impl CoreQuery {
     /// Every namespace with its number of templates.
     async fn namespaces(&self, ctx: &Context<'_>) -> GqlResult<Vec<Namespace>> {
         let scope = require_somewhere(ctx, TEMPLATE_READ)?;

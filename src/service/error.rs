@@ -88,6 +88,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the request itself was at fault (retrying it unchanged fails
+    /// again), rather than the server or its storage.
+    pub fn is_client_error(&self) -> bool {
+        !matches!(
+            self,
+            Error::Unavailable(_)
+                | Error::Internal(_)
+                | Error::SharedUnavailable(_)
+                | Error::ExportFailed { .. }
+        )
+    }
+
     pub(crate) fn bad_input(field: &str, message: impl Into<String>) -> Self {
         Error::BadInput {
             field: field.to_owned(),

@@ -173,6 +173,24 @@ impl Tasker {
         created
     }
 
+    /// Check that `input` would create a task now (inputs, template, context
+    /// schema, flow-control keys) without creating it.
+    pub(super) async fn check_creatable(&self, input: &CreateTask) -> Result<()> {
+        check_inputs(input, self.settings.limits.max_context_bytes)?;
+        let namespace = input.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+        let template = self
+            .find_template(namespace, &input.name, input.version.as_deref())
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                entity: "task template",
+                id: format!("{namespace}/{}", input.name),
+            })?;
+        if let Some(schema) = self.context_schema(&template)? {
+            schema.check(&input.context)?;
+        }
+        flow_groups(&template.template, &input.context, &self.settings.handler_rates).map(drop)
+    }
+
     async fn create_task_traced(
         &self,
         input: CreateTask,

@@ -45,13 +45,17 @@ impl Tasker {
         replace: bool,
     ) -> Result<(StoredTemplate, Registration)> {
         let template = self.check_template(text)?;
+        self.check_declared_schedules(&template)?;
         let now = self.clock.now();
         let template = &template;
-        self.write(|mut tx| async move {
-            let registered = store::register_template(&mut tx, template, replace, now).await?;
-            Ok((registered, tx))
-        })
-        .await
+        let registered = self
+            .write(|mut tx| async move {
+                let registered = store::register_template(&mut tx, template, replace, now).await?;
+                Ok((registered, tx))
+            })
+            .await?;
+        self.save_declared_schedules(template).await?;
+        Ok(registered)
     }
 
     /// Register every template file in `dir` (sorted by name, not recursive).

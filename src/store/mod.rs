@@ -17,6 +17,7 @@ mod operator;
 mod queries;
 mod rates;
 mod readiness;
+mod schedules;
 mod sql;
 mod stats;
 mod tasks;
@@ -46,6 +47,10 @@ pub use queries::{
     step_results, step_transitions, steps_of_task, task_transitions,
 };
 pub use readiness::{Promotion, lock_tasks, promote_children, reconcile_tasks};
+pub use schedules::{
+    advance, delete_schedule, delete_undeclared_schedules, find_schedule, lease_due, list_schedules,
+    recent_fires, record_fire, running_tasks, save_schedule, set_paused,
+};
 pub use stats::{QueueDepths, queue_depths, tasks_by_status, template_count};
 pub use tasks::{FlowGroup, NewTask, StepGate, create_task};
 pub use templates::{

@@ -161,6 +161,33 @@ fn operations() -> Vec<Op> {
             "tasker.step:claim@payments",
             FORBIDDEN,
         ),
+        op("{ schedules { id } }", "tasker.task:read", Passes),
+        op(
+            "query($h: ID!) { schedule(id: $h) { id } }",
+            "tasker.task:read@payments",
+            FORBIDDEN,
+        ),
+        op(
+            "mutation { createSchedule(input: {namespace: \"payments\", name: \"charge\", cron: \"0 2 * * *\"}) { id } }",
+            "tasker.task:create@payments",
+            FORBIDDEN,
+        ),
+        op(
+            "mutation($h: ID!) { pauseSchedule(id: $h) { paused } }",
+            "tasker.task:create@payments",
+            FORBIDDEN,
+        ),
+        op(
+            "mutation($h: ID!) { resumeSchedule(id: $h) { paused } }",
+            "tasker.task:create@payments",
+            FORBIDDEN,
+        ),
+        // After the others that use the schedule.
+        op(
+            "mutation($h: ID!) { deleteSchedule(id: $h) }",
+            "tasker.task:create@payments",
+            FORBIDDEN,
+        ),
         // Last: it ends the task the others use.
         op(
             "mutation($t: ID!) { cancelTask(id: $t) { status } }",
@@ -225,7 +252,22 @@ async fn every_guarded_operation_refuses_what_it_must_and_admits_the_right_token
         .expect("reads")
         .expect("task");
     let step = detail.steps[0].id.to_string();
-    let variables = json!({"t": task, "s": step, "l": uuid::Uuid::new_v4().to_string(), "y": PAYMENTS});
+    let schedule = app
+        .tasker
+        .create_schedule(tasker::service::NewSchedule {
+            namespace: Some("payments".into()),
+            name: "charge".into(),
+            cron: "0 2 * * *".into(),
+            context: json!({}),
+            ..Default::default()
+        })
+        .await
+        .expect("schedules")
+        .row
+        .id
+        .to_string();
+    let variables =
+        json!({"t": task, "s": step, "h": schedule, "l": uuid::Uuid::new_v4().to_string(), "y": PAYMENTS});
 
     // Every root field of the schema is in the table.
     let roots = call(

@@ -24,6 +24,7 @@ mod relay;
 mod replicas;
 mod rest;
 mod restart;
+mod schedules;
 mod shapes;
 mod shutdown;
 mod sockets;

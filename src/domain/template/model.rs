@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::backoff::RetrySpec;
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateLimitSpec;
+use crate::domain::schedule::ScheduleDecl;
 
 /// Namespace used when a template names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -37,6 +38,9 @@ pub struct TaskTemplate {
     pub concurrency: Option<ConcurrencySpec>,
     /// Steps in declaration order.
     pub steps: Vec<StepTemplate>,
+    /// Cron schedules that create its tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleDecl>,
 }
 
 /// One step of a template.
@@ -202,6 +206,7 @@ mod tests {
             context_schema: None,
             priority: None,
             concurrency: None,
+            schedules: Vec::new(),
             steps: vec![StepTemplate {
                 name: "a".into(),
                 handler: "noop".into(),

@@ -10,6 +10,7 @@ use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateLimitSpec;
+use crate::domain::schedule::ScheduleDecl;
 
 /// Parse a template document in either format. Validation is separate
 /// ([`super::validate`]); this only checks shape and version syntax.
@@ -48,6 +49,8 @@ struct NativeDoc {
     priority: Option<Priority>,
     concurrency: Option<ConcurrencySpec>,
     steps: Vec<NativeStep>,
+    #[serde(default)]
+    schedules: Vec<ScheduleDecl>,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +206,7 @@ impl NativeDoc {
             priority: self.priority,
             concurrency: self.concurrency,
             steps,
+            schedules: self.schedules,
         };
         finish(template, problems)
     }
@@ -276,6 +280,7 @@ impl TaskerDoc {
             priority: None,
             concurrency: None,
             steps,
+            schedules: Vec::new(),
         };
         finish(template, problems)
     }

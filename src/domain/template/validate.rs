@@ -7,6 +7,7 @@ use super::model::TaskTemplate;
 use crate::domain::context::ContextSchema;
 use crate::domain::dag::Dag;
 use crate::domain::error::{TemplateError, TemplateProblem};
+use crate::domain::schedule::{CronSchedule, ScheduleError};
 use crate::domain::{concurrency, rate};
 
 /// What validation needs to know about handlers, without depending on the registry.
@@ -106,6 +107,30 @@ pub fn validate_template(
     if let Some(spec) = &template.concurrency {
         for (path, message) in concurrency::problems(spec, "concurrency", false) {
             push(path, message);
+        }
+    }
+
+    let mut schedule_names: HashMap<&str, usize> = HashMap::new();
+    for (i, decl) in template.schedules.iter().enumerate() {
+        let at = format!("schedules[{i}]");
+        if let Some(message) = name_problem("schedule name", &decl.name) {
+            push(format!("{at}.name"), message);
+        }
+        if let Some(first) = schedule_names.get(decl.name.as_str()) {
+            push(
+                format!("{at}.name"),
+                format!(
+                    "duplicate schedule name {:?} (first at schedules[{first}])",
+                    decl.name
+                ),
+            );
+        } else {
+            schedule_names.insert(&decl.name, i);
+        }
+        match CronSchedule::parse(&decl.cron, &decl.timezone) {
+            Ok(_) => {}
+            Err(e @ ScheduleError::Timezone(_)) => push(format!("{at}.timezone"), e.to_string()),
+            Err(e @ ScheduleError::Cron { .. }) => push(format!("{at}.cron"), e.to_string()),
         }
     }
 
