@@ -20,18 +20,7 @@ pub const KEY_VARIABLES: &[&str] = &["context"];
 /// `steps[i]`): a limit out of range, a key that is not a valid expression,
 /// or a cancel strategy on a step (cancelling applies to whole tasks).
 pub fn problems(spec: &ConcurrencySpec, at: &str, step_level: bool) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    if !(1..=MAX_LIMIT).contains(&spec.limit) {
-        found.push((
-            format!("{at}.limit"),
-            format!("must be between 1 and {MAX_LIMIT}, got {}", spec.limit),
-        ));
-    }
-    if let Some(key) = &spec.key
-        && let Err(err) = Expression::parse(key, KEY_VARIABLES)
-    {
-        found.push((format!("{at}.key"), err.to_string()));
-    }
+    let mut found = keyed_limit_problems(spec.key.as_deref(), spec.limit, MAX_LIMIT, at);
     if step_level && spec.strategy != ConcurrencyStrategy::Queue {
         found.push((
             format!("{at}.strategy"),
@@ -40,6 +29,24 @@ pub fn problems(spec: &ConcurrencySpec, at: &str, step_level: bool) -> Vec<(Stri
                 spec.strategy.as_str()
             ),
         ));
+    }
+    found
+}
+
+/// Problems of a keyed limit written at `at` (concurrency or rate): `limit`
+/// outside 1..=`max`, or a `key` that is not a valid key expression.
+pub fn keyed_limit_problems(key: Option<&str>, limit: u32, max: u32, at: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    if !(1..=max).contains(&limit) {
+        found.push((
+            format!("{at}.limit"),
+            format!("must be between 1 and {max}, got {limit}"),
+        ));
+    }
+    if let Some(key) = key
+        && let Err(err) = Expression::parse(key, KEY_VARIABLES)
+    {
+        found.push((format!("{at}.key"), err.to_string()));
     }
     found
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::concurrency::KEY_VARIABLES;
+use super::concurrency::{KEY_VARIABLES, keyed_limit_problems};
 use super::expr::{ExprError, Expression};
 
 /// Most starts a key may allow in one window.
@@ -94,19 +94,7 @@ impl<'de> Deserialize<'de> for Period {
 /// Problems with a limit written at `at`: a limit out of range or a key that
 /// is not a valid expression (periods are checked as they are read).
 pub fn problems(spec: &RateLimitSpec, at: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    if !(1..=MAX_LIMIT).contains(&spec.limit) {
-        found.push((
-            format!("{at}.limit"),
-            format!("must be between 1 and {MAX_LIMIT}, got {}", spec.limit),
-        ));
-    }
-    if let Some(key) = &spec.key
-        && let Err(err) = Expression::parse(key, KEY_VARIABLES)
-    {
-        found.push((format!("{at}.key"), err.to_string()));
-    }
-    found
+    keyed_limit_problems(spec.key.as_deref(), spec.limit, MAX_LIMIT, at)
 }
 
 /// One key a run's starts count against, as stored with the run.
