@@ -111,7 +111,7 @@ pub(super) struct Running {
 }
 
 pub(super) fn start_engine(tasker: &Tasker, config: &Config) -> Running {
-    let engine = app::engine_for(tasker, config.engine_options());
+    let engine = app::engine_for(tasker, crate::engine::Options::from_config(config));
     let handle = engine.handle();
     let cancel = CancellationToken::new();
     let join = tokio::spawn(engine.run(cancel.clone()));

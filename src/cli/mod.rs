@@ -119,7 +119,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         LogTarget::Stderr
     };
-    config.validate()?;
+    crate::app::check_config(&config)?;
     // The command-line client and the doctor build reqwest clients too.
     crate::install_tls_provider();
     // Only the service exports spans: a tool's spans would be fragments.
@@ -152,7 +152,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(_) => serve(config).await,
         Command::Migrate => {
-            let store = crate::store::Store::connect(&config.connect_settings()).await?;
+            let store =
+                crate::store::Store::connect(&crate::store::ConnectSettings::from_config(&config.database))
+                    .await?;
             store.migrate().await?;
             store.close().await?;
             println!("migrations applied; {} is current", redact(&config.database.url));

@@ -55,7 +55,7 @@ pub(super) async fn create(args: CreateArgs, config: Config) -> anyhow::Result<E
 
     let cancel = CancellationToken::new();
     let engine = (!args.no_engine).then(|| {
-        let mut options = config.engine_options();
+        let mut options = crate::engine::Options::from_config(&config);
         options.only_task = Some(task.id);
         let engine = app::engine_for(&tasker, options);
         tokio::spawn(engine.run(cancel.clone()))

@@ -106,7 +106,7 @@ fn validate(files: &[PathBuf], handlers: Vec<String>, config: &Config) -> anyhow
         registry: HandlerRegistry::with_builtins(),
         declared: handlers.into_iter().collect(),
     };
-    let limits = config.service_settings().limits;
+    let limits = crate::service::Limits::from_config(&config.limits);
     let mut failed = 0;
     for file in files {
         let outcome = std::fs::read_to_string(file)

@@ -1,8 +1,14 @@
 //! One typed configuration: defaults < `tasker.toml` (or `--config FILE`) <
 //! `TASKER_SECTION__KEY` environment variables < `DATABASE_URL` < command-line
 //! flags. Validated at start; every error names its key.
+//!
+//! Configuration is the bottom of the layers besides the domain: it knows
+//! nothing of the engine, the store or the front ends. Each layer builds its
+//! own settings from its section (`engine::Options::from_config`,
+//! `service::Settings::from_config`, …), and the checks that need a layer's
+//! knowledge are `app::check_config`'s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -18,7 +24,7 @@ mod sections;
 pub use auth::{ApiKeyConfig, AuthConfig};
 pub use observability::{
     DEFAULT_FILTERED_KEYS, METRICS_CACHE_STRATEGIES, MetricsCacheConfig, ObservabilityConfig, RedisConfig,
-    TracingConfig,
+    TracingConfig, default_routes,
 };
 
 pub use sections::{
@@ -27,13 +33,7 @@ pub use sections::{
 };
 
 use crate::domain::analysis::AnalysisConfig;
-use crate::domain::backoff::{Backoff, RetryDefaults};
-use crate::domain::redact::Redactor;
-use crate::domain::template::TemplateLimits;
-use crate::engine;
-use crate::service::{Limits, Settings};
-use crate::store::{ConnectSettings, backend_of};
-use crate::telemetry::router::Router;
+use crate::domain::handler_limit::HandlerConcurrency;
 
 /// Longest priority ageing: beyond a year priority is strict in practice.
 const MAX_PRIORITY_AGEING_SECONDS: u64 = 365 * 86_400;
@@ -126,13 +126,13 @@ impl Config {
         figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))
     }
 
-    /// Check ranges and consistency.
+    /// Check ranges and consistency (the checks a layer knows of are
+    /// `app::check_config`'s, which runs these first).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server
             .listen
             .parse::<SocketAddr>()
             .map_err(|e| invalid("server.listen", format!("{:?}: {e}", self.server.listen)))?;
-        backend_of(&self.database.url).map_err(|e| invalid("database.url", e.to_string()))?;
         let positive = [
             ("database.max_connections", self.database.max_connections as u64),
             ("engine.max_concurrency", self.engine.max_concurrency as u64),
@@ -218,18 +218,16 @@ impl Config {
         }
         self.validate_observability()?;
         for (name, handler) in &self.handlers {
-            if let Some(spec) = &handler.rate_limit
-                && let Some((key, message)) =
-                    crate::domain::rate::problems(spec, &format!("handlers.{name}.rate_limit"))
-                        .into_iter()
-                        .next()
-            {
+            let at = format!("handlers.{name}");
+            let mut problems = handler.concurrency().problems(&at);
+            if let Some(spec) = &handler.rate_limit {
+                problems.extend(crate::domain::rate::problems(spec, &format!("{at}.rate_limit")));
+            }
+            if let Some((key, message)) = problems.into_iter().next() {
                 return Err(invalid(&key, message));
             }
         }
-        crate::auth::Auth::from_config(&self.auth)
-            .map(drop)
-            .map_err(|e| invalid(&format!("auth.{}", e.field), e.message))
+        Ok(())
     }
 
     fn validate_observability(&self) -> Result<(), ConfigError> {
@@ -240,15 +238,6 @@ impl Config {
                 "observability.event_sampling_rate",
                 "must be between 0 and 1",
             ));
-        }
-        if let Some(unknown) = crate::events::first_unknown(&o.filtered_events) {
-            return Err(invalid(
-                "observability.filtered_events",
-                format!("{unknown:?} matches no event of the catalog"),
-            ));
-        }
-        if let Err((key, message)) = crate::telemetry::router::check_routes(&o.routes) {
-            return Err(invalid(&format!("observability.{key}"), message));
         }
         if !share(self.tracing.sample_ratio) {
             return Err(invalid("tracing.sample_ratio", "must be between 0 and 1"));
@@ -287,101 +276,18 @@ impl Config {
             .map_err(|e| invalid("server.listen", format!("{e}")))
     }
 
-    /// Database connection settings.
-    pub fn connect_settings(&self) -> ConnectSettings {
-        ConnectSettings {
-            url: self.database.url.clone(),
-            max_connections: self.database.max_connections,
-            connect_timeout: Duration::from_secs(self.database.connect_timeout_seconds),
-            acquire_timeout: Duration::from_secs(self.database.acquire_timeout_seconds),
-        }
-    }
-
     /// How long a claimable step waits to count as one priority level more urgent.
     pub fn priority_ageing(&self) -> Duration {
         Duration::from_secs(self.engine.priority_ageing_seconds)
     }
 
-    /// Engine options (a fresh instance id).
-    pub fn engine_options(&self) -> engine::Options {
-        let e = &self.engine;
-        engine::Options {
-            max_concurrency: e.max_concurrency,
-            claim_batch_size: e.claim_batch_size,
-            max_batch: e.max_batch,
-            poll_interval: Duration::from_millis(e.poll_interval_ms),
-            lease: Duration::from_secs(e.lease_seconds),
-            default_step_timeout: Duration::from_secs(e.default_step_timeout_seconds),
-            shutdown_grace: Duration::from_secs(e.shutdown_grace_seconds),
-            max_result_bytes: self.limits.max_result_bytes,
-            slow_step: Duration::from_millis(self.observability.slow_step_ms),
-            ..engine::Options::default()
-        }
-    }
-
-    /// The performance monitor's thresholds.
-    pub fn performance_thresholds(&self) -> crate::telemetry::monitor::Thresholds {
-        let o = &self.observability;
-        crate::telemetry::monitor::Thresholds {
-            slow_query: Duration::from_millis(o.slow_query_ms),
-            memory_spike_bytes: o.memory_spike_bytes,
-            memory_sample: Duration::from_secs(o.memory_sample_seconds),
-        }
-    }
-
-    /// GraphQL settings.
-    pub fn graphql_settings(&self) -> crate::graphql::Settings {
-        crate::graphql::Settings {
-            max_depth: self.graphql.max_depth,
-            max_complexity: self.graphql.max_complexity,
-            introspection: self.graphql.introspection,
-        }
-    }
-
-    /// Service settings.
-    pub fn service_settings(&self) -> Settings {
-        let b = &self.backoff;
-        let ms = |s: f64| (s * 1000.0).round() as u64;
-        let backoff = if b.default_backoff_seconds.is_empty() {
-            Backoff::Exponential {
-                base_ms: ms(b.base_seconds),
-                multiplier: b.multiplier,
-            }
-        } else {
-            Backoff::Schedule {
-                delays_ms: b.default_backoff_seconds.iter().map(|s| ms(*s)).collect(),
-            }
-        };
-        Settings {
-            analysis: self.dependency_graph.clone(),
-            limits: Limits {
-                max_context_bytes: self.limits.max_context_bytes,
-                max_template_bytes: self.limits.max_template_bytes,
-                max_result_bytes: self.limits.max_result_bytes,
-                template: TemplateLimits {
-                    max_steps: self.limits.max_steps_per_template,
-                    ..TemplateLimits::default()
-                },
-            },
-            retry_defaults: RetryDefaults {
-                max_attempts: b.max_attempts,
-                backoff,
-                max_backoff_ms: ms(b.max_backoff_seconds),
-                jitter: b.jitter,
-            },
-            subscriber_queue: self.observability.subscriber_queue,
-            redactor: Redactor::new(&self.observability.filtered_keys),
-            router: Router::new(
-                &self.observability.routes,
-                self.observability.event_sampling_rate,
-                &self.observability.filtered_events,
-            ),
-            handler_rates: self
-                .handlers
-                .iter()
-                .filter_map(|(name, h)| h.rate_limit.clone().map(|spec| (name.clone(), spec)))
-                .collect(),
-        }
+    /// The concurrency limits of the handlers that have any, by name.
+    pub fn handler_concurrency(&self) -> HashMap<String, HandlerConcurrency> {
+        self.handlers
+            .iter()
+            .map(|(name, h)| (name.clone(), h.concurrency()))
+            .filter(|(_, limits)| limits.is_limited())
+            .collect()
     }
 }
 
@@ -407,18 +313,6 @@ mod tests {
         assert_eq!(
             key_of(&|c| c.observability.event_sampling_rate = 1.5),
             "observability.event_sampling_rate"
-        );
-        assert_eq!(
-            key_of(&|c| c.observability.filtered_events = vec!["nope.*".into()]),
-            "observability.filtered_events"
-        );
-        assert_eq!(
-            key_of(&|c| {
-                c.observability
-                    .routes
-                    .insert("step.*".into(), vec!["pager".into()]);
-            }),
-            "observability.routes.\"step.*\""
         );
         assert_eq!(key_of(&|c| c.redis.url = "http://cache:6379".into()), "redis.url");
         assert_eq!(key_of(&|c| c.tracing.sample_ratio = -0.1), "tracing.sample_ratio");
@@ -491,14 +385,6 @@ mod tests {
                 .contains("backoff.multiplier")
         );
         let mut c = Config::default();
-        c.database.url = "mysql://x".into();
-        assert!(
-            c.validate()
-                .expect_err("scheme")
-                .to_string()
-                .contains("database.url")
-        );
-        let mut c = Config::default();
         c.dependency_graph.severity_thresholds.high = 500.0;
         let err = c.validate().expect_err("thresholds out of order").to_string();
         assert!(err.contains("dependency_graph.severity_thresholds"), "{err}");
@@ -538,12 +424,7 @@ mod tests {
             let c = Config::load(None).expect("loads");
             assert_eq!((c.engine.max_concurrency, c.engine.lease_seconds), (7, 9));
             assert_eq!(c.database.url, "postgres://u@h/db");
-            assert_eq!(
-                c.service_settings().retry_defaults.backoff,
-                Backoff::Schedule {
-                    delays_ms: vec![1_000, 2_000]
-                }
-            );
+            assert_eq!(c.backoff.default_backoff_seconds, vec![1.0, 2.0]);
             jail.set_env("TASKER_ENGINE__MAX_CONCURENCY", "3");
             let err = Config::load(None).expect_err("typo").to_string();
             assert!(err.contains("max_concurency"), "{err}");
@@ -564,7 +445,7 @@ mod tests {
             )?;
             let c = Config::load(None).expect("loads");
             assert!(c.validate().is_ok());
-            let spec = &c.service_settings().handler_rates["mailer"];
+            let spec = c.handlers["mailer"].rate_limit.as_ref().expect("a rate limit");
             assert_eq!((spec.limit, spec.per.millis()), (100, 60_000));
             jail.set_env("TASKER_HANDLERS__MAILER__RATE_LIMIT__LIMIT", "0");
             let err = Config::load(None).expect("loads").validate().expect_err("zero");
@@ -577,5 +458,32 @@ mod tests {
             assert!(err.contains("1 minute"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn handler_concurrency_limits_are_kept_and_bad_ones_name_their_key() {
+        let mut c = Config::default();
+        let limited = HandlerConfig {
+            max_concurrency: Some(20),
+            max_concurrency_per_replica: Some(4),
+            ..HandlerConfig::default()
+        };
+        c.handlers.insert("http".into(), limited);
+        c.handlers.insert("noop".into(), HandlerConfig::default());
+        assert!(c.validate().is_ok());
+        let limits = c.handler_concurrency();
+        assert_eq!(
+            (limits["http"].cluster, limits["http"].per_replica),
+            (Some(20), Some(4))
+        );
+        assert!(
+            !limits.contains_key("noop"),
+            "a handler without limits is not limited"
+        );
+        if let Some(http) = c.handlers.get_mut("http") {
+            http.max_concurrency_per_replica = Some(0);
+        }
+        let err = c.validate().expect_err("zero").to_string();
+        assert!(err.contains("handlers.http.max_concurrency_per_replica"), "{err}");
     }
 }

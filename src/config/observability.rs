@@ -44,7 +44,7 @@ impl Default for ObservabilityConfig {
             memory_spike_bytes: 64 * 1024 * 1024,
             memory_sample_seconds: 10,
             subscriber_queue: 1024,
-            routes: crate::telemetry::router::default_routes(),
+            routes: default_routes(),
         }
     }
 }
@@ -203,4 +203,22 @@ impl MetricsCacheConfig {
         }
         None
     }
+}
+
+/// The routes used unless configured otherwise.
+pub fn default_routes() -> BTreeMap<String, Vec<String>> {
+    let all = |d: &[&str]| d.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    // No event becomes a span unless configured: the trace already holds the
+    // request, the task and every attempt with its handler call, and a span
+    // per task event (zero-length, repeating its log line) cost more than the
+    // attempt spans themselves on the engine benchmark.
+    BTreeMap::from([
+        ("*".to_owned(), all(&["metric", "log"])),
+        ("task.*".to_owned(), all(&["metric", "log"])),
+        // Stays so when `task.*` is routed to spans: the `task` span already
+        // covers the creation.
+        ("task.initialize_requested".to_owned(), all(&["metric", "log"])),
+        ("step.*".to_owned(), all(&["metric", "log"])),
+        ("workflow.*".to_owned(), all(&["metric", "log"])),
+    ])
 }

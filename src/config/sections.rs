@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine;
-use crate::service::Limits;
+use crate::domain::template::TemplateLimits;
 
 /// `[server]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,15 +93,14 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        let d = engine::Options::default();
         Self {
-            max_concurrency: d.max_concurrency,
-            claim_batch_size: d.claim_batch_size,
-            max_batch: d.max_batch,
-            poll_interval_ms: d.poll_interval.as_millis() as u64,
-            lease_seconds: d.lease.as_secs(),
-            default_step_timeout_seconds: d.default_step_timeout.as_secs(),
-            shutdown_grace_seconds: d.shutdown_grace.as_secs(),
+            max_concurrency: 256,
+            claim_batch_size: 256,
+            max_batch: 512,
+            poll_interval_ms: 250,
+            lease_seconds: 30,
+            default_step_timeout_seconds: 300,
+            shutdown_grace_seconds: 30,
             priority_ageing_seconds: crate::domain::priority::DEFAULT_AGEING.as_secs(),
         }
     }
@@ -155,12 +153,11 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        let d = Limits::default();
         Self {
-            max_context_bytes: d.max_context_bytes,
-            max_template_bytes: d.max_template_bytes,
-            max_result_bytes: d.max_result_bytes,
-            max_steps_per_template: d.template.max_steps,
+            max_context_bytes: 1024 * 1024,
+            max_template_bytes: 1024 * 1024,
+            max_result_bytes: 1024 * 1024,
+            max_steps_per_template: TemplateLimits::default().max_steps,
         }
     }
 }
@@ -216,11 +213,10 @@ pub struct GraphqlConfig {
 
 impl Default for GraphqlConfig {
     fn default() -> Self {
-        let d = crate::graphql::Settings::default();
         Self {
-            max_depth: d.max_depth,
-            max_complexity: d.max_complexity,
-            introspection: d.introspection,
+            max_depth: 15,
+            max_complexity: 20_000,
+            introspection: true,
             max_request_bytes: 4 * 1024 * 1024,
         }
     }
@@ -234,4 +230,19 @@ pub struct HandlerConfig {
     /// expression over the context is given) in any window of `per`, across
     /// every replica sharing the database.
     pub rate_limit: Option<crate::domain::rate::RateLimitSpec>,
+    /// Most of the handler's steps running at once on all replicas together.
+    pub max_concurrency: Option<u32>,
+    /// Most of the handler's steps running at once on one replica (or under
+    /// one external worker id).
+    pub max_concurrency_per_replica: Option<u32>,
+}
+
+impl HandlerConfig {
+    /// Its concurrency limits.
+    pub fn concurrency(&self) -> crate::domain::handler_limit::HandlerConcurrency {
+        crate::domain::handler_limit::HandlerConcurrency {
+            cluster: self.max_concurrency,
+            per_replica: self.max_concurrency_per_replica,
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod context;
 pub mod dag;
 pub mod error;
 pub mod expr;
+pub mod handler_limit;
 pub mod median;
 pub mod priority;
 pub mod rate;

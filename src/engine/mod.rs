@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 pub use clock::{Clock, SystemClock};
 
+use crate::config::Config;
 use crate::events::EventBus;
 use crate::handlers::HandlerRegistry;
 use crate::store::Store;
@@ -59,25 +60,36 @@ pub struct Options {
     /// Most task contexts kept for steps still to run; the cache is dropped
     /// whole beyond this.
     pub task_cache: usize,
+    /// Concurrency limits of handlers, by name (counted at the gate).
+    pub handler_concurrency: Arc<crate::store::HandlerLimits>,
+}
+
+impl Options {
+    /// The options `config` gives (a fresh instance id).
+    pub fn from_config(config: &Config) -> Self {
+        let e = &config.engine;
+        Self {
+            instance_id: default_instance_id(),
+            max_concurrency: e.max_concurrency,
+            claim_batch_size: e.claim_batch_size,
+            max_batch: e.max_batch,
+            poll_interval: Duration::from_millis(e.poll_interval_ms),
+            lease: Duration::from_secs(e.lease_seconds),
+            default_step_timeout: Duration::from_secs(e.default_step_timeout_seconds),
+            shutdown_grace: Duration::from_secs(e.shutdown_grace_seconds),
+            max_result_bytes: config.limits.max_result_bytes,
+            only_task: None,
+            claim_latency: None,
+            slow_step: Duration::from_millis(config.observability.slow_step_ms),
+            task_cache: 10_000,
+            handler_concurrency: Arc::new(config.handler_concurrency()),
+        }
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            instance_id: default_instance_id(),
-            max_concurrency: 256,
-            claim_batch_size: 256,
-            max_batch: 512,
-            poll_interval: Duration::from_millis(250),
-            lease: Duration::from_secs(30),
-            default_step_timeout: Duration::from_secs(300),
-            shutdown_grace: Duration::from_secs(30),
-            max_result_bytes: 1024 * 1024,
-            only_task: None,
-            claim_latency: None,
-            slow_step: Duration::from_secs(30),
-            task_cache: 10_000,
-        }
+        Self::from_config(&Config::default())
     }
 }
 

@@ -230,7 +230,15 @@ async fn try_turn(
     if let Some(pass) = &groups {
         claim.limit = (claim_limit.saturating_sub(claimed.len())) as u64;
         let mut cursor = pass.steps.clone();
-        let gated = claim_gated(&mut tx, claim, now, &clock, &mut cursor).await?;
+        let gated = claim_gated(
+            &mut tx,
+            claim,
+            &shared.options.handler_concurrency,
+            now,
+            &clock,
+            &mut cursor,
+        )
+        .await?;
         claimed.extend(gated.claimed);
         throttled = gated.throttled;
         steps_cursor = Some(cursor);

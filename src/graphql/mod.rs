@@ -43,13 +43,20 @@ pub struct Settings {
     pub introspection: bool,
 }
 
+impl Settings {
+    /// The settings of `[graphql]`.
+    pub fn from_config(config: &crate::config::GraphqlConfig) -> Self {
+        Self {
+            max_depth: config.max_depth,
+            max_complexity: config.max_complexity,
+            introspection: config.introspection,
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            max_depth: 15,
-            max_complexity: 20_000,
-            introspection: true,
-        }
+        Self::from_config(&crate::config::GraphqlConfig::default())
     }
 }
 

@@ -106,6 +106,8 @@ impl CoreQuery {
                     HandlerKind::Rust => HandlerKindGql::Rust,
                 },
                 rate_limit: None,
+                max_concurrency: None,
+                max_concurrency_per_replica: None,
             })
             .collect();
         let external: BTreeSet<(String, String)> = tasker
@@ -127,11 +129,20 @@ impl CoreQuery {
             namespace: Some(namespace),
             kind: HandlerKindGql::External,
             rate_limit: None,
+            max_concurrency: None,
+            max_concurrency_per_replica: None,
         }));
         found.retain(|h| h.namespace.as_deref().is_none_or(|ns| scope.contains(ns)));
-        let rates = &tasker.settings().handler_rates;
+        let settings = tasker.settings();
         for handler in &mut found {
-            handler.rate_limit = rates.get(&handler.name).map(RateLimit::of);
+            handler.rate_limit = settings.handler_rates.get(&handler.name).map(RateLimit::of);
+            let limits = settings
+                .handler_concurrency
+                .get(&handler.name)
+                .copied()
+                .unwrap_or_default();
+            handler.max_concurrency = limits.cluster;
+            handler.max_concurrency_per_replica = limits.per_replica;
         }
         Ok(found)
     }

@@ -3,17 +3,15 @@
 //! limits (keys evaluated over the task context, so a key that does not
 //! evaluate refuses the task).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::tasks::CreateTask;
-use super::{Error, Result};
+use super::{Error, Result, Settings};
 use crate::domain::concurrency::group_key;
 use crate::domain::expr::ExprError;
 use crate::domain::priority::Priority;
-use crate::domain::rate::{RateLimitSpec, rate_key};
+use crate::domain::rate::rate_key;
 use crate::domain::template::{ConcurrencySpec, TaskTemplate};
 use crate::store::{FlowGroup, StepGate};
 
@@ -58,12 +56,12 @@ pub(super) fn flow_inputs(
 }
 
 /// The task's group and each step's gate (its group and rate limits, the
-/// step's own and its handler's from `handler_rates`), named by the keys over
-/// `context`.
+/// step's own and its handler's, and whether its handler has concurrency
+/// limits, from `settings`), named by the keys over `context`.
 pub(super) fn flow_groups(
     template: &TaskTemplate,
     context: &Value,
-    handler_rates: &HashMap<String, RateLimitSpec>,
+    settings: &Settings,
 ) -> Result<(Option<FlowGroup>, Vec<StepGate>)> {
     let scope = format!("{}/{}", template.namespace, template.name);
     let refused = |field: String| move |e: ExprError| Error::bad_input("context", format!("{field}: {e}"));
@@ -96,12 +94,20 @@ pub(super) fn flow_groups(
                 let field = format!("steps.{}.rate_limit.key", step.name);
                 rates.push(rate_key(&step_scope, spec, context).map_err(refused(field))?);
             }
-            if let Some(spec) = handler_rates.get(&step.handler) {
+            if let Some(spec) = settings.handler_rates.get(&step.handler) {
                 let field = format!("handlers.{}.rate_limit.key", step.handler);
                 let handler_scope = format!("handler:{}", step.handler);
                 rates.push(rate_key(&handler_scope, spec, context).map_err(refused(field))?);
             }
-            Ok(StepGate { group, rates })
+            let handler_limited = settings
+                .handler_concurrency
+                .get(&step.handler)
+                .is_some_and(|l| l.is_limited());
+            Ok(StepGate {
+                group,
+                rates,
+                handler_limited,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((task, steps))

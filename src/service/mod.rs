@@ -10,6 +10,7 @@ mod parsed;
 mod reads;
 mod registries;
 mod schedules;
+mod settings;
 mod task_info;
 mod tasks;
 mod templates;
@@ -29,62 +30,18 @@ pub use metrics::MetricsScope;
 pub use reads::{MAX_PAGE_SIZE, TaskList};
 pub use registries::{RegistryMatch, RegistryView};
 pub use schedules::{NewSchedule, ScheduleView, UPCOMING, spawn_schedules};
+pub use settings::{Limits, Settings};
 pub use task_info::{TaskInfo, TaskInfoCache};
 pub use tasks::{CreateTask, Created, MAX_KEY_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_TEXT_CHARS, TaskDetail};
 pub use templates::{LoadedTemplate, TEMPLATE_EXTENSIONS};
 pub use views::{StepView, TaskView, TransitionView};
 pub use workers::{ClaimRequest, ClaimedStep, FailureReport};
 
-use crate::domain::backoff::RetryDefaults;
 use crate::domain::context::ContextSchema;
-use crate::domain::template::TemplateLimits;
 use crate::engine::{Clock, EngineHandle};
 use crate::events::{EventBus, Subscribers, TaskWatch};
 use crate::handlers::HandlerRegistry;
 use crate::store::{self, Store, WriteTxn};
-
-/// Size limits on inputs.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest task context (serialized JSON bytes).
-    pub max_context_bytes: usize,
-    /// Largest template document.
-    pub max_template_bytes: usize,
-    /// Largest step results (from a worker or a manual resolution).
-    pub max_result_bytes: usize,
-    /// Template size and timeout limits.
-    pub template: TemplateLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_context_bytes: 1024 * 1024,
-            max_template_bytes: 1024 * 1024,
-            max_result_bytes: 1024 * 1024,
-            template: TemplateLimits::default(),
-        }
-    }
-}
-
-/// Service settings.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    /// Input limits.
-    pub limits: Limits,
-    /// Dependency-graph analysis.
-    pub analysis: crate::domain::analysis::AnalysisConfig,
-    /// Retry defaults templates override per step.
-    pub retry_defaults: RetryDefaults,
-    /// Queue of each typed event subscriber (0: the default, 1,024).
-    pub subscriber_queue: usize,
-    /// Keeps sensitive values out of logs and published payloads.
-    pub redactor: crate::domain::redact::Redactor,
-    /// Which events become metrics, log lines and spans.
-    pub router: crate::telemetry::router::Router,
-    /// Rate limits of handlers (`handlers.<name>.rate_limit`), by handler name.
-    pub handler_rates: HashMap<String, crate::domain::rate::RateLimitSpec>,
-}
 
 /// Compiled context schemas by (template id, content hash); bounded.
 type SchemaCache = Mutex<HashMap<(uuid::Uuid, String), Arc<ContextSchema>>>;

@@ -141,7 +141,7 @@ impl Tasker {
             if let Some(schema) = &schema {
                 schema.check(&decl.context).map_err(|e| at(e.into()))?;
             }
-            flow_groups(template, &decl.context, &self.settings.handler_rates).map_err(at)?;
+            flow_groups(template, &decl.context, &self.settings).map_err(at)?;
         }
         Ok(())
     }

@@ -188,7 +188,7 @@ impl Tasker {
         if let Some(schema) = self.context_schema(&template)? {
             schema.check(&input.context)?;
         }
-        flow_groups(&template.template, &input.context, &self.settings.handler_rates).map(drop)
+        flow_groups(&template.template, &input.context, &self.settings).map(drop)
     }
 
     async fn create_task_traced(
@@ -242,8 +242,7 @@ impl Tasker {
         }
         let now = self.clock.now();
         let (priority, run_at) = flow_inputs(&input, template.template.priority, now)?;
-        let (group, step_gates) =
-            flow_groups(&template.template, &input.context, &self.settings.handler_rates)?;
+        let (group, step_gates) = flow_groups(&template.template, &input.context, &self.settings)?;
         let admit_key = group.as_ref().map(|g| g.key.clone());
         let grouped = group.is_some() || step_gates.iter().any(StepGate::is_gated);
         let (template, input_ref, retry_defaults) = (&template, &input, &self.settings.retry_defaults);

@@ -188,7 +188,10 @@ impl TryFrom<workflow_step::Model> for StepView {
             completed_at: m.completed_at,
             config: m.config,
             gate: m.gate_at.map(|_| Gate {
-                concurrency: m.flow_limit.is_some(),
+                concurrency: m.flow_limit.is_some()
+                    || m.flow_key
+                        .as_deref()
+                        .is_some_and(|k| k.starts_with(crate::store::HANDLER_GATE_PREFIX)),
                 rate_limited: !rate_keys.is_empty(),
             }),
             group: m.flow_key.filter(|_| m.flow_limit.is_some()),

@@ -92,7 +92,15 @@ impl Tasker {
                     ..claim
                 };
                 let clock = || self.clock.now();
-                let gated = store::claim_gated(&mut tx, rest, now, &clock, &mut cursor).await?;
+                let gated = store::claim_gated(
+                    &mut tx,
+                    rest,
+                    &self.settings.handler_concurrency,
+                    now,
+                    &clock,
+                    &mut cursor,
+                )
+                .await?;
                 rows.extend(gated.claimed);
                 Ok(((rows, cursor, gated.throttled), tx))
             })

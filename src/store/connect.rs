@@ -29,6 +29,16 @@ pub struct ConnectSettings {
 }
 
 impl ConnectSettings {
+    /// The settings of `[database]`.
+    pub fn from_config(config: &crate::config::DatabaseConfig) -> Self {
+        Self {
+            url: config.url.clone(),
+            max_connections: config.max_connections,
+            connect_timeout: Duration::from_secs(config.connect_timeout_seconds),
+            acquire_timeout: Duration::from_secs(config.acquire_timeout_seconds),
+        }
+    }
+
     /// Defaults for `url`.
     pub fn new(url: impl Into<String>) -> Self {
         Self {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::claims::{Claim, lease_columns, start_tasks};
 use super::error::{Error, Result};
 use super::groups::{LockedClock, Waiting, due_groups, lock_groups, push_step_filter, running, share};
+use super::handler_limits::{HandlerLimits, admit_handler_limits};
 use super::ids::any_of;
 use super::rates::{Picked, admit_rates};
 use super::sql::Sql;
@@ -25,11 +26,13 @@ use crate::entities::workflow_step;
 
 /// Claim up to `claim.limit` gated steps whose groups have free slots,
 /// sharing the starts between groups in turn from after `cursor` (which moves
-/// on to the last group served). Starts are stamped with `clock` read once
-/// the groups are locked, never before the end of a run that freed a slot.
+/// on to the last group served), and whose handlers are under their
+/// `handlers` limits. Starts are stamped with `clock` read once the groups
+/// are locked, never before the end of a run that freed a slot.
 pub async fn claim_gated(
     tx: &mut WriteTxn,
     claim: Claim<'_>,
+    handlers: &HandlerLimits,
     now: DateTime<Utc>,
     clock: LockedClock<'_>,
     cursor: &mut String,
@@ -75,6 +78,7 @@ pub async fn claim_gated(
         cursor.clone_from(last);
     }
     let picked = pick(tx, &wanted, claim, now).await?;
+    let (picked, now) = admit_handler_limits(tx, picked, claim.owner, handlers, now, clock).await?;
     let pass = admit_rates(tx, picked, now, clock).await?;
     let claimed = claim_picked(tx, pass.start, &claim, pass.now).await?;
     Ok(Gated {

@@ -10,6 +10,7 @@ mod durations;
 mod error;
 mod gates;
 mod groups;
+mod handler_limits;
 mod ids;
 mod listing;
 mod loads;
@@ -35,6 +36,7 @@ pub use durations::{ObservedStep, recent_step_durations};
 pub use error::{Error, Result};
 pub use gates::{Gated, claim_gated};
 pub use groups::LockedClock;
+pub use handler_limits::HandlerLimits;
 pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
 pub use loads::{
     EdgeEnd, edges_of_steps, edges_of_tasks, handlers_with_claimable_work, steps_by_ids, steps_of_tasks,
@@ -52,6 +54,7 @@ pub use schedules::{
     recent_fires, record_fire, running_tasks, save_schedule, set_paused,
 };
 pub use stats::{QueueDepths, queue_depths, tasks_by_status, template_count};
+pub(crate) use tasks::HANDLER_GATE_PREFIX;
 pub use tasks::{FlowGroup, NewTask, StepGate, create_task};
 pub use templates::{
     Registration, StoredTemplate, TemplateHeader, list_namespaces, register_template, template_definitions,

@@ -57,30 +57,37 @@ pub struct NewTask<'a> {
     pub step_gates: Vec<StepGate>,
 }
 
-/// What holds a step back at its gate: a concurrency group, rate limits, or both.
+/// What holds a step back at its gate: a concurrency group, rate limits,
+/// its handler's concurrency limits, or several of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepGate {
     /// Its concurrency group.
     pub group: Option<FlowGroup>,
     /// The rate-limit keys its starts count against.
     pub rates: Vec<RateKey>,
+    /// Its handler has concurrency limits (counted when a gate pass picks it).
+    pub handler_limited: bool,
 }
 
 /// Prefix of the gate key of a step with rate limits and no concurrency group.
 pub(crate) const RATE_GATE_PREFIX: &str = "rate:";
+/// Prefix of the gate key of a step held back by its handler's limits alone.
+pub(crate) const HANDLER_GATE_PREFIX: &str = "handler:";
 
 impl StepGate {
     /// Whether the step waits at a gate at all.
     pub fn is_gated(&self) -> bool {
-        self.group.is_some() || !self.rates.is_empty()
+        self.group.is_some() || !self.rates.is_empty() || self.handler_limited
     }
 
     /// The key its gate serves it under: its group, or else its first rate
-    /// key (so steps of one rate key take their turns together).
-    fn key(&self) -> Option<String> {
+    /// key (so steps of one rate key take their turns together), or else its
+    /// handler.
+    fn key(&self, handler: &str) -> Option<String> {
         match (&self.group, self.rates.first()) {
             (Some(group), _) => Some(group.key.clone()),
             (None, Some(rate)) => Some(format!("{RATE_GATE_PREFIX}{}", rate.key)),
+            (None, None) if self.handler_limited => Some(format!("{HANDLER_GATE_PREFIX}{handler}")),
             (None, None) => None,
         }
     }
@@ -216,7 +223,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             ready_at: Set((status == StepStatus::Enqueued).then_some(ready_at)),
             priority: Set(i32::from(new.priority.get())),
             claim_rank: Set((status == StepStatus::Enqueued).then_some(rank)),
-            flow_key: Set(gate.key()),
+            flow_key: Set(gate.key(&step.handler)),
             flow_limit: Set(gate.group.as_ref().map(|g| int(g.limit))),
             gate_at: Set(gate_at),
             rate_limits: Set(if gate.rates.is_empty() {

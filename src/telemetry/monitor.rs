@@ -25,6 +25,17 @@ pub struct Thresholds {
     pub memory_sample: Duration,
 }
 
+impl Thresholds {
+    /// The thresholds of `[observability]`.
+    pub fn from_config(config: &crate::config::ObservabilityConfig) -> Self {
+        Self {
+            slow_query: Duration::from_millis(config.slow_query_ms),
+            memory_spike_bytes: config.memory_spike_bytes,
+            memory_sample: Duration::from_secs(config.memory_sample_seconds),
+        }
+    }
+}
+
 /// The event for one statement, if it was slow.
 pub fn slow_query(sql: &str, took: Duration, threshold: Duration) -> Option<Event> {
     if took <= threshold {

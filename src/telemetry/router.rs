@@ -26,24 +26,6 @@ pub struct Destinations {
 /// A route's destination names, as configured.
 pub const DESTINATIONS: &[&str] = &["metric", "log", "span"];
 
-/// The routes used unless configured otherwise.
-pub fn default_routes() -> BTreeMap<String, Vec<String>> {
-    let all = |d: &[&str]| d.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    // No event becomes a span unless configured: the trace already holds the
-    // request, the task and every attempt with its handler call, and a span
-    // per task event (zero-length, repeating its log line) cost more than the
-    // attempt spans themselves on the engine benchmark.
-    BTreeMap::from([
-        ("*".to_owned(), all(&["metric", "log"])),
-        ("task.*".to_owned(), all(&["metric", "log"])),
-        // Stays so when `task.*` is routed to spans: the `task` span already
-        // covers the creation.
-        ("task.initialize_requested".to_owned(), all(&["metric", "log"])),
-        ("step.*".to_owned(), all(&["metric", "log"])),
-        ("workflow.*".to_owned(), all(&["metric", "log"])),
-    ])
-}
-
 /// How loud an event is when logged.
 pub fn level_of(name: EventName) -> Level {
     use EventName as E;
@@ -101,7 +83,7 @@ fn index(name: EventName) -> usize {
 }
 
 impl Router {
-    /// A router over `routes` (see [`default_routes`]).
+    /// A router over `routes` (see [`crate::config::default_routes`]).
     pub fn new(
         routes: &BTreeMap<String, Vec<String>>,
         sampling_rate: f64,
@@ -147,7 +129,7 @@ impl Router {
 
 impl Default for Router {
     fn default() -> Self {
-        Router::new(&default_routes(), 1.0, &[])
+        Router::new(&crate::config::default_routes(), 1.0, &[])
     }
 }
 
@@ -164,6 +146,7 @@ fn sampled(task: Uuid, rate: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::default_routes;
 
     #[test]
     fn the_most_specific_route_wins() {

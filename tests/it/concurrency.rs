@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 use tasker::domain::{StepStatus, TaskStatus};
 use tasker::engine::{Engine, SystemClock};
@@ -17,7 +17,9 @@ use tasker::service::{ClaimRequest, CreateTask, Error};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::support::{Harness, TestDb, open_store, test_engine_options, wait_all_complete};
+use crate::support::{
+    Harness, Runs, TestDb, most_at_once, open_store, step_runs, test_engine_options, wait_all_complete,
+};
 
 crate::on_both_backends! {
     fifty_tasks_with_a_step_limit_of_two_per_key_never_run_more_than_two_per_key_on_two_engines => step_limit;
@@ -37,51 +39,6 @@ steps:
     concurrency: {key: context.customer, limit: 2}
   - {name: finish, handler: noop, depends_on: [call_api]}
 ";
-
-/// Start/end times of runs per group, from the audit: (start, end).
-type Runs = HashMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>>;
-
-/// The most runs of one group that overlapped at any moment (a run that ends
-/// at the moment another starts does not overlap it).
-fn most_at_once(runs: &Runs) -> HashMap<String, usize> {
-    runs.iter()
-        .map(|(group, spans)| {
-            let mut edges: Vec<(DateTime<Utc>, i32)> = Vec::new();
-            for (start, end) in spans {
-                edges.push((*start, 1));
-                edges.push((*end, -1));
-            }
-            // Ends before starts at the same instant.
-            edges.sort();
-            let (mut now, mut most) = (0i32, 0i32);
-            for (_, delta) in edges {
-                now += delta;
-                most = most.max(now);
-            }
-            (group.clone(), usize::try_from(most).unwrap_or(0))
-        })
-        .collect()
-}
-
-/// Every IN_PROGRESS span of the named step, by the given key of its task.
-async fn step_runs(h: &Harness, ids: &[Uuid], step: &str, keys: &HashMap<Uuid, String>) -> Runs {
-    let mut runs = Runs::new();
-    for id in ids {
-        let detail = h.tasker.task_detail(*id).await.expect("read").expect("task");
-        let target = detail.steps.iter().find(|s| s.name == step).expect("step");
-        let history = h.tasker.step_transitions(&[target.id]).await.expect("audit");
-        let mut open = None;
-        for (_, t) in history {
-            if t.to == "IN_PROGRESS" {
-                open = Some(t.at);
-            } else if let Some(start) = open.take() {
-                runs.entry(keys[id].clone()).or_default().push((start, t.at));
-            }
-        }
-        assert!(open.is_none(), "task {id} has a step still running");
-    }
-    runs
-}
 
 async fn create(h: &Harness, name: &str, context: Value) -> Result<Uuid, Error> {
     let input = CreateTask {

@@ -101,7 +101,7 @@ fn the_image_is_labelled_with_this_version_and_runs_as_non_root() {
     assert!(dockerfile.contains("HEALTHCHECK"));
     let config = tasker::config::Config::load(Some(&Path::new(DOCKER).join("tasker.toml")))
         .expect("docker/tasker.toml loads");
-    config.validate().expect("docker/tasker.toml is valid");
+    tasker::app::check_config(&config).expect("docker/tasker.toml is valid");
     assert_eq!(config.server.listen, "0.0.0.0:8080");
 }
 

@@ -12,6 +12,7 @@ mod events;
 mod flow;
 mod graphql;
 mod graphs;
+mod handler_limits;
 mod http;
 mod leases;
 mod metrics_cache;

@@ -246,4 +246,10 @@ pub struct StepHandlerInfo {
     /// Its rate limit from the configuration (`handlers.<name>.rate_limit`),
     /// shared by every step that uses it.
     pub rate_limit: Option<RateLimit>,
+    /// Most of its steps running at once on all replicas together
+    /// (`handlers.<name>.max_concurrency`).
+    pub max_concurrency: Option<u32>,
+    /// Most of its steps running at once on one replica or under one worker
+    /// id (`handlers.<name>.max_concurrency_per_replica`).
+    pub max_concurrency_per_replica: Option<u32>,
 }

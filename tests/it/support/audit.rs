@@ -1,9 +1,14 @@
 //! Checks over tasks run by processes the test does not drive directly.
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use tasker::domain::TaskStatus;
 use tasker::service::{TaskDetail, Tasker};
+
+use super::Harness;
 use uuid::Uuid;
 
 /// Wait until every task of `ids` finished, at most `limit` in all, and
@@ -40,4 +45,49 @@ pub async fn completed_once(tasker: &Tasker, id: Uuid) -> TaskDetail {
         );
     }
     detail
+}
+
+/// Start/end times of runs per group, from the audit: (start, end).
+pub type Runs = HashMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>>;
+
+/// The most runs of one group that overlapped at any moment (a run that ends
+/// at the moment another starts does not overlap it).
+pub fn most_at_once(runs: &Runs) -> HashMap<String, usize> {
+    runs.iter()
+        .map(|(group, spans)| {
+            let mut edges: Vec<(DateTime<Utc>, i32)> = Vec::new();
+            for (start, end) in spans {
+                edges.push((*start, 1));
+                edges.push((*end, -1));
+            }
+            // Ends before starts at the same instant.
+            edges.sort();
+            let (mut now, mut most) = (0i32, 0i32);
+            for (_, delta) in edges {
+                now += delta;
+                most = most.max(now);
+            }
+            (group.clone(), usize::try_from(most).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// Every IN_PROGRESS span of the named step, by the given key of its task.
+pub async fn step_runs(h: &Harness, ids: &[Uuid], step: &str, keys: &HashMap<Uuid, String>) -> Runs {
+    let mut runs = Runs::new();
+    for id in ids {
+        let detail = h.tasker.task_detail(*id).await.expect("read").expect("task");
+        let target = detail.steps.iter().find(|s| s.name == step).expect("step");
+        let history = h.tasker.step_transitions(&[target.id]).await.expect("audit");
+        let mut open = None;
+        for (_, t) in history {
+            if t.to == "IN_PROGRESS" {
+                open = Some(t.at);
+            } else if let Some(start) = open.take() {
+                runs.entry(keys[id].clone()).or_default().push((start, t.at));
+            }
+        }
+        assert!(open.is_none(), "task {id} has a step still running");
+    }
+    runs
 }

@@ -9,7 +9,7 @@ mod redis;
 mod ws;
 
 pub use api::{TestApp, codes, run, test_config};
-pub use audit::{completed_once, wait_all_complete};
+pub use audit::{Runs, completed_once, most_at_once, step_runs, wait_all_complete};
 pub use db::TestDb;
 pub use harness::{Harness, open_store, services, test_engine_options, test_settings};
 pub use process::{Server, output_text};

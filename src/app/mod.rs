@@ -10,6 +10,10 @@ use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+mod checks;
+
+pub use checks::check_config;
+
 use crate::cluster::metrics::{ExportSchedule, Exports, MetricsCache};
 use crate::config::{Config, ConfigError, DEFAULT_TEMPLATE_DIR};
 use crate::engine::{Clock, Engine, SystemClock};
@@ -58,12 +62,12 @@ pub enum StartError {
 
 /// Open and migrate the database, build services (no engine yet).
 pub async fn open(config: &Config, handlers: HandlerRegistry) -> Result<Tasker, StartError> {
-    config.validate()?;
-    let mut store = Store::connect(&config.connect_settings())
+    check_config(config)?;
+    let mut store = Store::connect(&store::ConnectSettings::from_config(&config.database))
         .await?
         .with_priority_ageing(config.priority_ageing());
     let events = EventBus::new(config.events.channel_capacity);
-    let thresholds = config.performance_thresholds();
+    let thresholds = monitor::Thresholds::from_config(&config.observability);
     store.observe_statements(monitor::statement_observer(events.clone(), thresholds.slow_query));
     store.migrate().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -72,7 +76,7 @@ pub async fn open(config: &Config, handlers: HandlerRegistry) -> Result<Tasker, 
         handlers,
         events,
         clock,
-        config.service_settings(),
+        service::Settings::from_config(config),
     ))
 }
 
@@ -140,19 +144,19 @@ impl App {
                 "PostgreSQL's autovacuum is off: without fresh statistics the engine's lookups become full scans as tables grow; turn it on or run ANALYZE regularly"
             );
         }
-        let engine = engine_for(&tasker, config.engine_options());
+        let engine = engine_for(&tasker, crate::engine::Options::from_config(config));
         let tasker = tasker.with_engine(engine.handle());
         load_templates(&tasker, &config.templates.dirs).await?;
         Ok(Self {
             tasker,
             engine,
             listen,
-            graphql: config.graphql_settings(),
+            graphql: crate::graphql::Settings::from_config(&config.graphql),
             max_request_bytes: config.graphql.max_request_bytes,
             feed_queue: config.events.channel_capacity,
             redis: config.redis.clone(),
             metrics_cache: config.metrics_cache.clone(),
-            thresholds: config.performance_thresholds(),
+            thresholds: monitor::Thresholds::from_config(&config.observability),
             auth: crate::auth::Auth::from_config(&config.auth)?,
         })
     }
