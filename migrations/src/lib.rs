@@ -13,6 +13,7 @@ mod m20261207_090000_add_priority_and_run_at;
 mod m20261207_100000_add_concurrency_groups;
 mod m20261207_110000_add_rate_limits;
 mod m20261207_120000_create_schedules;
+mod m20261207_130000_add_step_programs;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_100000_add_concurrency_groups::Migration),
             Box::new(m20261207_110000_add_rate_limits::Migration),
             Box::new(m20261207_120000_create_schedules::Migration),
+            Box::new(m20261207_130000_add_step_programs::Migration),
         ]
     }
 }

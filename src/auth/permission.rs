@@ -37,6 +37,7 @@ needed! {
     TASK_RETRY = "tasker.task":"retry", "Retry failed tasks.";
     STEP_RETRY = "tasker.step":"retry", "Retry failed steps.";
     STEP_RESOLVE = "tasker.step":"resolve", "Resolve steps by hand.";
+    STEP_APPROVE = "tasker.step":"approve", "Approve or reject steps waiting for approval.";
     STEP_CLAIM = "tasker.step":"claim", "Work as an external worker: wait for, claim and report steps.";
     TEMPLATE_READ = "tasker.template":"read", "Read templates and namespaces.";
     TEMPLATE_REGISTER = "tasker.template":"register", "Register templates.";

@@ -34,6 +34,10 @@ pub enum FailureKind {
     /// The replica shut down before the attempt finished: its lease was
     /// released at the end of the shutdown grace period.
     Shutdown,
+    /// A step's `when` condition or `sleep.until` could not be evaluated.
+    Expression,
+    /// A person rejected the step (`rejectStep`).
+    Rejected,
 }
 
 impl FailureKind {
@@ -49,6 +53,8 @@ impl FailureKind {
             FailureKind::Worker => "worker",
             FailureKind::Dispatch => "dispatch",
             FailureKind::Shutdown => "shutdown",
+            FailureKind::Expression => "expression",
+            FailureKind::Rejected => "rejected",
         }
     }
 }

@@ -145,6 +145,25 @@ impl Expression {
         Ok(key)
     }
 
+    /// Evaluate to a boolean (a condition).
+    pub fn evaluate_bool(&self, variables: &[(&str, &Value)]) -> Result<bool, ExprError> {
+        match self.evaluate(variables)? {
+            cel::Value::Bool(b) => Ok(b),
+            other => Err(self.failed(format!(
+                "a condition must be true or false, not {:?}",
+                other.type_of()
+            ))),
+        }
+    }
+
+    /// Evaluate to a JSON value.
+    pub fn evaluate_json(&self, variables: &[(&str, &Value)]) -> Result<Value, ExprError> {
+        let value = self.evaluate(variables)?;
+        value
+            .json()
+            .map_err(|e| self.failed(format!("the value has no JSON form: {e:?}")))
+    }
+
     fn failed(&self, message: String) -> ExprError {
         ExprError::Evaluation {
             expression: self.source.clone(),
@@ -160,6 +179,22 @@ mod tests {
 
     fn key(source: &str, context: Value) -> Result<String, ExprError> {
         Expression::parse(source, &["context"])?.evaluate_key(&[("context", &context)])
+    }
+
+    #[test]
+    fn conditions_are_booleans_and_values_become_json() {
+        let context = json!({"amount": 120, "items": ["a", "b"]});
+        let vars = [("context", &context)];
+        let cond = |src: &str| Expression::parse(src, &["context"])?.evaluate_bool(&vars);
+        assert_eq!(cond("context.amount > 100"), Ok(true));
+        assert_eq!(cond("size(context.items) == 0"), Ok(false));
+        assert!(matches!(
+            cond("context.amount"),
+            Err(ExprError::Evaluation { .. })
+        ));
+        let value = Expression::parse("{'n': context.amount, 'first': context.items[0]}", &["context"])
+            .and_then(|e| e.evaluate_json(&vars));
+        assert_eq!(value, Ok(json!({"n": 120, "first": "a"})));
     }
 
     #[test]

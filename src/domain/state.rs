@@ -40,6 +40,9 @@ pub enum StepStatus {
     InProgress,
     /// The last attempt failed; claimable again once its backoff has elapsed.
     WaitingForRetry,
+    /// Running without a handler: a sleep until its time, or an approval
+    /// until a decision (no lease, no handler slot).
+    Waiting,
     /// The handler succeeded.
     Complete,
     /// Bypassed at task creation.
@@ -105,6 +108,7 @@ status_strings!(StepStatus {
     Enqueued => "ENQUEUED" / "enqueued",
     InProgress => "IN_PROGRESS" / "in_progress",
     WaitingForRetry => "WAITING_FOR_RETRY" / "waiting_for_retry",
+    Waiting => "WAITING" / "waiting",
     Complete => "COMPLETE" / "complete",
     Skipped => "SKIPPED" / "skipped",
     Error => "ERROR" / "error",
@@ -156,6 +160,15 @@ pub const STEP_TRANSITIONS: &[(Option<StepStatus>, StepStatus)] = &[
     (Some(S::WaitingForRetry), S::InProgress),
     (Some(S::WaitingForRetry), S::Cancelled),
     (Some(S::WaitingForRetry), S::ResolvedManually),
+    // the engine's own kinds: a sleep or an approval waits without a lease;
+    // a false `when` condition skips the claimed step
+    (Some(S::InProgress), S::Waiting),
+    (Some(S::InProgress), S::Skipped),
+    (Some(S::Waiting), S::Complete),
+    (Some(S::Waiting), S::WaitingForRetry),
+    (Some(S::Waiting), S::Error),
+    (Some(S::Waiting), S::Cancelled),
+    (Some(S::Waiting), S::ResolvedManually),
     // retryStep / retryTask: a fresh budget of attempts
     (Some(S::Error), S::Enqueued),
     (Some(S::Error), S::ResolvedManually),
@@ -196,14 +209,19 @@ impl StepStatus {
     pub const SATISFIED: &'static [StepStatus] = &[S::Complete, S::Skipped, S::ResolvedManually];
 
     /// Statuses in which a step can still make progress on its own.
-    pub const ACTIVE: &'static [StepStatus] = &[S::Enqueued, S::InProgress, S::WaitingForRetry];
+    pub const ACTIVE: &'static [StepStatus] = &[S::Enqueued, S::InProgress, S::WaitingForRetry, S::Waiting];
 
     /// Statuses from which a step is claimable (given its `ready_at` has passed).
     pub const CLAIMABLE: &'static [StepStatus] = &[S::Enqueued, S::WaitingForRetry];
 
     /// Statuses a task cancellation moves to CANCELLED.
-    pub const CANCELLABLE: &'static [StepStatus] =
-        &[S::Pending, S::Enqueued, S::InProgress, S::WaitingForRetry];
+    pub const CANCELLABLE: &'static [StepStatus] = &[
+        S::Pending,
+        S::Enqueued,
+        S::InProgress,
+        S::WaitingForRetry,
+        S::Waiting,
+    ];
 
     /// Statuses an operator may resolve manually.
     pub const RESOLVABLE: &'static [StepStatus] = &[
@@ -211,6 +229,7 @@ impl StepStatus {
         S::Enqueued,
         S::InProgress,
         S::WaitingForRetry,
+        S::Waiting,
         S::Error,
     ];
 

@@ -16,6 +16,10 @@ pub enum WaitingFor {
     Concurrency,
     /// A place in the window of one of its rate limits.
     RateLimit,
+    /// The end of its sleep.
+    Sleep,
+    /// A person's decision.
+    Approval,
 }
 
 /// The gate a step waits at once its parents are satisfied.

@@ -20,6 +20,7 @@ use uuid::fmt::Hyphenated;
 use super::scheduler::Report;
 use super::{Running, Shared, TaskInputs};
 use crate::domain::attempt::{FailureKind, StepFailure, check_storable_json, idempotency_key};
+use crate::domain::kind::{self, Start, StepProgram};
 use crate::entities::workflow_step;
 use crate::events::{Event, EventName};
 use crate::handlers::{StepContext, StepHandler};
@@ -27,13 +28,18 @@ use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_input
 use crate::telemetry::attempt_spans::{self, Ending, FinishedAttempt};
 use crate::telemetry::traces;
 
+/// Start the claimed steps: handlers run in their own tasks and report over
+/// `reports`; the outcomes of steps the engine runs itself (a false
+/// condition, a sleep or approval starting to wait) are returned at once, for
+/// the scheduler's next turn.
 pub(super) async fn start(
     shared: &Arc<Shared>,
     steps: Vec<workflow_step::Model>,
     reports: &mpsc::Sender<Report>,
-) {
+) -> Vec<Report> {
+    let mut settled = Vec::new();
     if steps.is_empty() {
-        return;
+        return settled;
     }
     // The tasks this batch needs, taken from the cache now: another batch may
     // drop the cache before these steps start.
@@ -56,7 +62,7 @@ pub(super) async fn start(
                 let message = format!("the engine could not load the step's inputs: {err}");
                 fail_dispatch(reports, &step, message).await;
             }
-            return;
+            return settled;
         }
     };
     let mut parents = inputs.parent_results;
@@ -87,7 +93,40 @@ pub(super) async fn start(
             continue;
         };
         let parent_results = parents.remove(&step.id).unwrap_or_default();
+        if let Some(outcome) = program_outcome(&step, &task, &parent_results, shared.clock.now()) {
+            settled.push(report(&step, Some(outcome)));
+            continue;
+        }
         spawn_attempt(shared, step, task, parent_results, reports.clone());
+    }
+    settled
+}
+
+/// What becomes of a claimed step with a program (a condition or a kind the
+/// engine runs itself) without calling a handler; none when its handler runs.
+fn program_outcome(
+    step: &workflow_step::Model,
+    task: &TaskInputs,
+    parents: &Map<String, Value>,
+    now: chrono::DateTime<Utc>,
+) -> Option<AttemptOutcome> {
+    let json = step.program.as_ref()?;
+    let program: StepProgram = match serde_json::from_value(json.clone()) {
+        Ok(program) => program,
+        Err(e) => {
+            return failed(
+                FailureKind::Dispatch,
+                format!("the step's program cannot be read: {e}"),
+                false,
+            );
+        }
+    };
+    let parents = Value::Object(parents.clone());
+    match kind::start(&program, &task.context, &parents, now) {
+        Start::Run => None,
+        Start::Skip(reason) => Some(AttemptOutcome::Skipped(reason)),
+        Start::Wait { until } => Some(AttemptOutcome::Waiting(until)),
+        Start::Fail(message) => failed(FailureKind::Expression, message, false),
     }
 }
 
@@ -252,6 +291,8 @@ fn ending(outcome: Option<&AttemptOutcome>) -> Ending {
         Some(AttemptOutcome::Failed(failure)) => {
             Ending::Failed(failure.kind.as_str(), failure.message.clone())
         }
+        // Handlers never report these: the engine decides them without one.
+        Some(AttemptOutcome::Skipped(_) | AttemptOutcome::Waiting(_)) => Ending::Completed,
     }
 }
 

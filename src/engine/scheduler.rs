@@ -20,7 +20,7 @@ use crate::domain::StepStatus;
 use crate::domain::attempt::{FailureKind, StepFailure};
 use crate::store::{
     self, AdmitScope, Admitted, AttemptOutcome, AttemptReport, Claim, ClaimFilter, Recorded, ReportResult,
-    admit_tasks, claim_gated, claim_steps, expired_leases, record_attempts,
+    Woken, admit_tasks, claim_gated, claim_steps, expired_leases, record_attempts, wake_due,
 };
 
 /// What a finished handler sends back.
@@ -105,7 +105,8 @@ pub(super) async fn run(
                     let wait = (at - shared.clock.now()).to_std().unwrap_or(Duration::ZERO);
                     next_poll = next_poll.min(Instant::now() + wait);
                 }
-                dispatch::start(&shared, done.claimed, &report_tx).await;
+                let settled = dispatch::start(&shared, done.claimed, &report_tx).await;
+                pending.extend(settled);
             }
             Err(err) => {
                 // The groups this turn meant to look at are looked at next time.
@@ -213,6 +214,13 @@ async fn try_turn(
     } else {
         record_attempts(&mut tx, &reports, &mut jitter, Some(&claim), now).await?
     };
+    // Sleeps and approvals whose time has come, looked at with every poll
+    // (the scheduler polls no later than the earliest wake it knows of).
+    let woken = if scan_expired {
+        wake_due(&mut tx, now, shared.options.max_batch as u64, jitter()).await?
+    } else {
+        Woken::default()
+    };
     let groups = GroupPass::due(shared, scan_expired);
     let clock = || shared.clock.now();
     let admitted = match &groups {
@@ -253,6 +261,7 @@ async fn try_turn(
     }
     debug!(
         reports = reports.len(),
+        woken = woken.steps.len(),
         claimed = claimed.len(),
         changes = changes.len(),
         elapsed_us = started.elapsed().as_micros() as u64,
@@ -268,6 +277,10 @@ async fn try_turn(
             ReportResult::Applied(step) if step.status == StepStatus::Complete.as_str() => {
                 stats.completed.fetch_add(1, Ordering::Relaxed);
             }
+            ReportResult::Applied(step) if step.status == StepStatus::Waiting.as_str() => {
+                next_retry = next_retry.into_iter().chain(step.wake_at).min();
+            }
+            ReportResult::Applied(step) if step.status == StepStatus::Skipped.as_str() => {}
             ReportResult::Applied(step) => {
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 next_retry = next_retry.into_iter().chain(step.ready_at).min();
@@ -287,7 +300,9 @@ async fn try_turn(
         claimed,
         claim_limit,
         next_retry,
-        groups_changed: groups_changed || admitted.started > 0,
+        groups_changed: groups_changed
+            || admitted.started > 0
+            || woken.steps.iter().any(|s| s.flow_key.is_some()),
     })
 }
 

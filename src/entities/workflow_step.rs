@@ -38,6 +38,10 @@ pub struct Model {
     pub gate_at: Option<DateTimeUtc>,
     /// The rate-limit keys (`RateKey`s as JSON) its starts count against.
     pub rate_limits: Option<Json>,
+    /// Its `StepProgram` (kind and condition) as JSON; none for a plain handler step.
+    pub program: Option<Json>,
+    /// While WAITING: when the wait ends (a sleep's end, an approval's timeout).
+    pub wake_at: Option<DateTimeUtc>,
     pub lease_owner: Option<String>,
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTimeUtc>,

@@ -69,8 +69,10 @@ catalog! {
         "A step was claimed for an attempt (IN_PROGRESS).",
     StepHandle => "step.handle" (&["namespace", "step_name", "handler", "attempt", "idempotency_key"]):
         "The engine calls the step's handler for this attempt (not a state change).",
+    StepWaiting => "step.waiting" (STEP_FIELDS):
+        "A sleep or approval step began to wait, holding no handler slot (WAITING).",
     StepCompleted => "step.completed" (STEP_FIELDS):
-        "The handler succeeded (COMPLETE).",
+        "The handler succeeded, a sleep ended or an approval was given (COMPLETE).",
     StepBackoff => "step.backoff" (STEP_FIELDS):
         "An attempt failed; the step waits for its backoff before the next one (WAITING_FOR_RETRY).",
     StepFailed => "step.failed" (STEP_FIELDS):
@@ -78,7 +80,7 @@ catalog! {
     StepLeaseExpired => "step.lease_expired" (STEP_FIELDS):
         "The attempt's lease ran out before it reported (worker or replica lost); the step waits for a new attempt or fails.",
     StepSkipped => "step.skipped" (STEP_FIELDS):
-        "The step was bypassed at task creation (SKIPPED).",
+        "The step was bypassed at task creation, or its `when` condition was false (SKIPPED).",
     StepCancelled => "step.cancelled" (STEP_FIELDS):
         "The step was cancelled with its task.",
     StepResolvedManually => "step.resolved_manually" (STEP_FIELDS):
@@ -150,6 +152,7 @@ impl EventName {
             (Some(StepStatus::Error), StepStatus::Enqueued) => EventName::StepRetryRequested,
             (_, StepStatus::Enqueued) => EventName::StepEnqueued,
             (_, StepStatus::InProgress) => EventName::StepBeforeHandle,
+            (_, StepStatus::Waiting) => EventName::StepWaiting,
             (_, StepStatus::Complete) => EventName::StepCompleted,
             (_, StepStatus::WaitingForRetry | StepStatus::Error)
                 if failure == Some(FailureKind::LeaseExpired) =>

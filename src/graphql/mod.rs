@@ -1,6 +1,7 @@
 //! The GraphQL API (async-graphql): queries, mutations, subscriptions, error
 //! codes, and per-request DataLoaders.
 
+mod approvals;
 mod error;
 mod groups;
 mod guard;
@@ -24,7 +25,11 @@ pub struct QueryRoot(query::CoreQuery, schedules::ScheduleQuery);
 /// Changes: templates, tasks, schedules, operator actions and the external-worker protocol.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::CoreMutation, schedules::ScheduleMutation);
+pub struct MutationRoot(
+    mutation::CoreMutation,
+    schedules::ScheduleMutation,
+    approvals::ApprovalMutation,
+);
 pub use subscription::SubscriptionRoot;
 
 use crate::service::Tasker;

@@ -2,6 +2,7 @@
 //! and check inputs, run store functions in transactions, publish the committed
 //! changes and tell the engine about new work.
 
+mod approvals;
 mod error;
 mod flow;
 mod graphs;

@@ -86,7 +86,7 @@ fn check_nul(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_text(field: &str, value: &Option<String>) -> Result<()> {
+pub(super) fn check_text(field: &str, value: &Option<String>) -> Result<()> {
     match value {
         Some(v) if v.chars().count() > MAX_TEXT_CHARS => Err(Error::bad_input(
             field,

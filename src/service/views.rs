@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use crate::domain::attempt::StepFailure;
 use crate::domain::backoff::RetryPolicy;
+use crate::domain::kind::{StepKind, StepProgram};
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateKey;
 use crate::domain::waiting::{Gate, Queued, WaitingFor, step_waiting_for, task_queue_reason};
@@ -150,6 +151,10 @@ pub struct StepView {
     pub rate_keys: Vec<String>,
     /// The gate it waits at (claimable through it from `next_attempt_at`), if it does.
     pub gate: Option<Gate>,
+    /// What it does.
+    pub kind: StepKind,
+    /// Its `when` condition, if it has one.
+    pub condition: Option<String>,
 }
 
 impl TryFrom<workflow_step::Model> for StepView {
@@ -171,7 +176,15 @@ impl TryFrom<workflow_step::Model> for StepView {
             .into_iter()
             .map(|r| r.key)
             .collect();
+        let program: StepProgram = m
+            .program
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| corrupt(format!("step {} program: {e}", m.id)))?
+            .unwrap_or_default();
         Ok(Self {
+            kind: program.kind(),
+            condition: program.when,
             status: parse(&m.status, "step status")?,
             id: m.id,
             task_id: m.task_id,
@@ -183,7 +196,7 @@ impl TryFrom<workflow_step::Model> for StepView {
             retryable: policy.retryable,
             skippable: m.skippable,
             error,
-            next_attempt_at: m.ready_at.or(m.gate_at),
+            next_attempt_at: m.ready_at.or(m.gate_at).or(m.wake_at),
             started_at: m.started_at,
             completed_at: m.completed_at,
             config: m.config,
@@ -203,7 +216,11 @@ impl TryFrom<workflow_step::Model> for StepView {
 impl StepView {
     /// What holds it back at `now` although its parents are satisfied.
     pub fn waiting_for(&self, now: DateTime<Utc>) -> Option<WaitingFor> {
-        step_waiting_for(self.status, self.next_attempt_at, self.gate, now)
+        match (self.status, self.kind) {
+            (StepStatus::Waiting, StepKind::Sleep) => Some(WaitingFor::Sleep),
+            (StepStatus::Waiting, _) => Some(WaitingFor::Approval),
+            _ => step_waiting_for(self.status, self.next_attempt_at, self.gate, now),
+        }
     }
 
     /// Duration of the latest attempt, once it ended.

@@ -21,6 +21,7 @@ use super::ids::any_of;
 use super::readiness::{lock_tasks, promote_children, reconcile_tasks};
 use super::transition::{StepMove, move_steps, null_time};
 use super::txn::{WriteTxn, insert_all};
+use super::waits::{record_skips, record_waits};
 use crate::domain::StepStatus;
 use crate::domain::attempt::StepFailure;
 use crate::domain::backoff::{FailureDecision, RetryPolicy};
@@ -39,13 +40,18 @@ pub struct AttemptReport {
     pub outcome: AttemptOutcome,
 }
 
-/// Success with results, or a failure.
+/// Success with results, a failure, or what the engine decided for a step
+/// it runs itself.
 #[derive(Debug, Clone)]
 pub enum AttemptOutcome {
     /// The handler succeeded.
     Completed(Value),
     /// The attempt failed.
     Failed(StepFailure),
+    /// The step's `when` condition was false (the reason says so).
+    Skipped(String),
+    /// A sleep or approval waits, until the time given if any.
+    Waiting(Option<DateTime<Utc>>),
 }
 
 /// What became of one report.
@@ -107,8 +113,11 @@ pub async fn record_attempts(
         .filter(|&i| matches!(reports[i].outcome, AttemptOutcome::Failed(_)))
         .collect();
     record_failures(tx, reports, &failed, &mut results, jitter, now).await?;
+    let mut satisfied = completed_ids;
+    satisfied.extend(record_skips(tx, reports, &mut results, now).await?);
+    record_waits(tx, reports, &mut results, now).await?;
 
-    let promotion = promote_children(tx, &completed_ids, continuation, now).await?;
+    let promotion = promote_children(tx, &satisfied, continuation, now).await?;
     let moved = reconcile_tasks(tx, &task_ids, now).await?;
     let grouped_step_ended = results.iter().any(|r| match r {
         ReportResult::Applied(step) => step.flow_key.is_some(),
@@ -216,66 +225,107 @@ async fn record_failures(
         else {
             continue;
         };
-        let policy: RetryPolicy = serde_json::from_value(row.retry_policy.clone())
-            .map_err(|e| Error::corrupt(format!("retry policy of step {}: {e}", row.id)))?;
-        let attempts = u32::try_from(row.attempts).unwrap_or(0);
-        let limit = u32::try_from(row.attempt_limit).unwrap_or(0);
-        let decision = policy.decide(attempts, limit, failure.retryable, failure.retry_after, jitter());
-        let stored = StepFailure {
-            message: clip(&failure.message),
-            ..failure.clone()
+        let filter = lease_condition(tx.backend(), reports, &[i]);
+        let attempt = FailedAttempt {
+            row,
+            failure,
+            from: &[StepStatus::InProgress],
+            filter,
         };
-        let error_json = serde_json::to_value(&stored).map_err(|e| Error::corrupt(e.to_string()))?;
-        let mut set = lease_cleared();
-        set.push((workflow_step::Column::LastError, Expr::value(error_json)));
-        let to = match decision {
-            FailureDecision::Retry(delay) => {
-                let at = later(now, delay);
-                if row.flow_key.is_some() {
-                    // The next attempt of a concurrency group's step waits
-                    // at its gate again.
-                    set.push((workflow_step::Column::GateAt, Expr::value(at)));
-                } else {
-                    set.push((workflow_step::Column::ReadyAt, Expr::value(at)));
-                    set.push((workflow_step::Column::ClaimRank, tx.rank_expr(at)));
-                }
-                StepStatus::WaitingForRetry
-            }
-            FailureDecision::GiveUp => {
-                set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
-                StepStatus::Error
-            }
-        };
-        let moved = move_steps(
-            tx,
-            StepMove {
-                via: None,
-                to,
-                from: &[StepStatus::InProgress],
-                filter: lease_condition(tx.backend(), reports, &[i]),
-                set,
-                reason: Some(format!("{}: {}", failure.kind.as_str(), clip(&failure.message))),
-                failure: Some(failure.kind),
-            },
-            now,
-        )
-        .await?;
-        if let Some(row) = moved.into_iter().next() {
-            error_rows.push(step_error::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                step_id: Set(row.id),
-                task_id: Set(row.task_id),
-                attempt: Set(row.attempts),
-                kind: Set(failure.kind.as_str().to_owned()),
-                message: Set(stored.message.clone()),
-                retryable: Set(failure.retryable),
-                retry_after_ms: Set(failure
-                    .retry_after
-                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
-                created_at: Set(now),
-            });
+        if let Some((row, error)) = fail_step(tx, attempt, jitter(), now).await? {
+            error_rows.push(error);
             results[i] = ReportResult::Applied(Box::new(row));
         }
     }
     insert_all(tx.conn(), error_rows, 9).await
+}
+
+/// A failed attempt of a step, to record.
+pub(crate) struct FailedAttempt<'a> {
+    /// The step as read under its task's lock.
+    pub row: &'a workflow_step::Model,
+    /// What went wrong.
+    pub failure: &'a StepFailure,
+    /// The statuses it may be in.
+    pub from: &'static [StepStatus],
+    /// Which row (and, for a claim, under which lease).
+    pub filter: Condition,
+}
+
+/// Record a failure as the step's retry policy decides: wait for the next
+/// attempt, or fail for good. Returns the step as moved and its error row,
+/// or none when it was no longer where it was expected.
+pub(crate) async fn fail_step(
+    tx: &mut WriteTxn,
+    attempt: FailedAttempt<'_>,
+    jitter: f64,
+    now: DateTime<Utc>,
+) -> Result<Option<(workflow_step::Model, step_error::ActiveModel)>> {
+    let FailedAttempt {
+        row,
+        failure,
+        from,
+        filter,
+    } = attempt;
+    let policy: RetryPolicy = serde_json::from_value(row.retry_policy.clone())
+        .map_err(|e| Error::corrupt(format!("retry policy of step {}: {e}", row.id)))?;
+    let attempts = u32::try_from(row.attempts).unwrap_or(0);
+    let limit = u32::try_from(row.attempt_limit).unwrap_or(0);
+    let decision = policy.decide(attempts, limit, failure.retryable, failure.retry_after, jitter);
+    let stored = StepFailure {
+        message: clip(&failure.message),
+        ..failure.clone()
+    };
+    let error_json = serde_json::to_value(&stored).map_err(|e| Error::corrupt(e.to_string()))?;
+    let mut set = lease_cleared();
+    set.push((workflow_step::Column::LastError, Expr::value(error_json)));
+    set.push((workflow_step::Column::WakeAt, null_time()));
+    let to = match decision {
+        FailureDecision::Retry(delay) => {
+            let at = later(now, delay);
+            if row.flow_key.is_some() {
+                // The next attempt of a concurrency group's step waits
+                // at its gate again.
+                set.push((workflow_step::Column::GateAt, Expr::value(at)));
+            } else {
+                set.push((workflow_step::Column::ReadyAt, Expr::value(at)));
+                set.push((workflow_step::Column::ClaimRank, tx.rank_expr(at)));
+            }
+            StepStatus::WaitingForRetry
+        }
+        FailureDecision::GiveUp => {
+            set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
+            StepStatus::Error
+        }
+    };
+    let moved = move_steps(
+        tx,
+        StepMove {
+            via: None,
+            to,
+            from,
+            filter,
+            set,
+            reason: Some(format!("{}: {}", failure.kind.as_str(), clip(&failure.message))),
+            failure: Some(failure.kind),
+        },
+        now,
+    )
+    .await?;
+    Ok(moved.into_iter().next().map(|row| {
+        let error = step_error::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            step_id: Set(row.id),
+            task_id: Set(row.task_id),
+            attempt: Set(row.attempts),
+            kind: Set(failure.kind.as_str().to_owned()),
+            message: Set(stored.message.clone()),
+            retryable: Set(failure.retryable),
+            retry_after_ms: Set(failure
+                .retry_after
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+            created_at: Set(now),
+        };
+        (row, error)
+    }))
 }

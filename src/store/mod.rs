@@ -25,6 +25,7 @@ mod tasks;
 mod templates;
 mod transition;
 mod txn;
+mod waits;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
@@ -61,6 +62,7 @@ pub use templates::{
     template_headers,
 };
 pub use txn::{WriteTxn, storage_time};
+pub use waits::{Decision, Woken, decide_approval, wake_due};
 
 /// Connections to the database (cheap to clone).
 #[derive(Clone, Debug)]

@@ -231,6 +231,12 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             } else {
                 Some(serde_json::to_value(&gate.rates).map_err(|e| Error::corrupt(e.to_string()))?)
             }),
+            program: Set(if step.program.is_plain() {
+                None
+            } else {
+                Some(serde_json::to_value(&step.program).map_err(|e| Error::corrupt(e.to_string()))?)
+            }),
+            wake_at: Set(None),
             lease_owner: Set(None),
             lease_token: Set(None),
             lease_expires_at: Set(None),

@@ -142,6 +142,16 @@ fn operations() -> Vec<Op> {
             FORBIDDEN,
         ),
         op(
+            "mutation($s: ID!) { approveStep(id: $s) { id } }",
+            "tasker.step:approve@payments",
+            FORBIDDEN,
+        ),
+        op(
+            "mutation($s: ID!) { rejectStep(id: $s, reason: \"no\") { id } }",
+            "tasker.step:approve@payments",
+            FORBIDDEN,
+        ),
+        op(
             "mutation { claimSteps(input: {workerId: \"w\", handlers: [\"nothing_here\"]}) { leaseToken } }",
             "tasker.step:claim",
             FORBIDDEN,

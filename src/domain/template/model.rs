@@ -6,6 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::domain::backoff::RetrySpec;
+use crate::domain::kind::StepProgram;
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateLimitSpec;
 use crate::domain::schedule::ScheduleDecl;
@@ -80,6 +81,9 @@ pub struct StepTemplate {
     /// Free text for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Its kind (a handler unless `sleep` or `approval`) and `when` condition.
+    #[serde(flatten)]
+    pub program: StepProgram,
 }
 
 /// A concurrency limit: at most `limit` runs of one key at once.
@@ -220,6 +224,7 @@ mod tests {
                 concurrency: None,
                 rate_limit: None,
                 description: None,
+                program: StepProgram::default(),
             }],
         }
     }

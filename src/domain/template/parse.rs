@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::model::{ConcurrencySpec, DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemplate, TaskTemplate};
 use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
+use crate::domain::kind::{ApprovalSpec, SleepSpec, StepProgram};
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateLimitSpec;
 use crate::domain::schedule::ScheduleDecl;
@@ -57,7 +58,7 @@ struct NativeDoc {
 #[serde(deny_unknown_fields)]
 struct NativeStep {
     name: String,
-    handler: String,
+    handler: Option<String>,
     #[serde(default)]
     external: bool,
     #[serde(default)]
@@ -72,6 +73,9 @@ struct NativeStep {
     concurrency: Option<ConcurrencySpec>,
     rate_limit: Option<RateLimitSpec>,
     description: Option<String>,
+    when: Option<String>,
+    sleep: Option<SleepSpec>,
+    approval: Option<ApprovalSpec>,
 }
 
 /// The Rails gem's format. Keys it used for Ruby class loading are accepted and ignored.
@@ -182,19 +186,33 @@ impl NativeDoc {
         let steps = self
             .steps
             .into_iter()
-            .map(|s| StepTemplate {
-                name: s.name,
-                handler: s.handler,
-                external: s.external,
-                depends_on: s.depends_on.into_vec(),
-                retryable: s.retryable.unwrap_or(true),
-                retry: s.retry,
-                timeout_ms: s.timeout_ms,
-                skippable: s.skippable,
-                config: s.config.unwrap_or_else(|| Value::Object(Default::default())),
-                concurrency: s.concurrency,
-                rate_limit: s.rate_limit,
-                description: s.description,
+            .map(|s| {
+                let program = StepProgram {
+                    when: s.when,
+                    sleep: s.sleep,
+                    approval: s.approval,
+                };
+                // The engine's kinds carry their own handler name; one written
+                // beside them is kept for validation to refuse.
+                let handler = s
+                    .handler
+                    .or_else(|| program.kind().engine_handler().map(str::to_owned))
+                    .unwrap_or_default();
+                StepTemplate {
+                    name: s.name,
+                    handler,
+                    external: s.external,
+                    depends_on: s.depends_on.into_vec(),
+                    retryable: s.retryable.unwrap_or(true),
+                    retry: s.retry,
+                    timeout_ms: s.timeout_ms,
+                    skippable: s.skippable,
+                    config: s.config.unwrap_or_else(|| Value::Object(Default::default())),
+                    concurrency: s.concurrency,
+                    rate_limit: s.rate_limit,
+                    description: s.description,
+                    program,
+                }
             })
             .collect();
         let template = TaskTemplate {
@@ -251,6 +269,7 @@ impl TaskerDoc {
                 concurrency: None,
                 rate_limit: None,
                 description: s.description,
+                program: StepProgram::default(),
             });
         }
         if let Some(named) = &self.named_steps {

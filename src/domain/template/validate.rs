@@ -207,7 +207,26 @@ fn check_handler(
     push: &mut impl FnMut(String, String),
 ) {
     let step = &template.steps[i];
-    let handler_ok = !step.handler.is_empty()
+    for (path, message) in step.program.problems(&format!("steps[{i}]"), &step.handler) {
+        push(path, message);
+    }
+    if step.program.kind().engine_handler().is_some() {
+        if step.external {
+            push(
+                format!("steps[{i}].external"),
+                "the engine runs sleep and approval steps itself".to_owned(),
+            );
+        }
+        return;
+    }
+    if step.handler.is_empty() {
+        push(
+            format!("steps[{i}].handler"),
+            "a step needs a handler (or sleep or approval)".to_owned(),
+        );
+        return;
+    }
+    let handler_ok = step.handler.len() <= 256
         && step.handler.len() <= 256
         && !step.handler.chars().any(char::is_whitespace);
     if !handler_ok {

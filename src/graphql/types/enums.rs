@@ -34,9 +34,11 @@ pub enum StepStatusKind {
     InProgress,
     /// The last attempt failed; claimable again once its backoff elapsed.
     WaitingForRetry,
-    /// The handler succeeded.
+    /// A sleep or an approval waits (no lease, no handler slot); see waitingFor.
+    Waiting,
+    /// The handler succeeded, the sleep ended or the approval was given.
     Complete,
-    /// Bypassed at task creation.
+    /// Bypassed at task creation, or its `when` condition was false.
     Skipped,
     /// Failed for good.
     Error,
@@ -88,4 +90,20 @@ pub enum WaitingForKind {
     /// A place in the window of one of its rate limits (the step's own or its
     /// handler's); no attempt is used while it waits.
     RateLimit,
+    /// A durable sleep: it completes at nextAttemptAt.
+    Sleep,
+    /// A decision (approveStep / rejectStep); nextAttemptAt is its timeout, if any.
+    Approval,
+}
+
+/// What a step does.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "StepKind", remote = "crate::domain::kind::StepKind")]
+pub enum StepKindGql {
+    /// Calls its handler.
+    Handler,
+    /// Sleeps until a time, run by the engine.
+    Sleep,
+    /// Waits for approveStep or rejectStep, run by the engine.
+    Approval,
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use super::enums::{StepStatusKind, WaitingForKind};
+use super::enums::{StepKindGql, StepStatusKind, WaitingForKind};
 use super::task::Task;
 use crate::graphql::error::{GqlResult, internal};
 use crate::graphql::groups::StepGroup;
@@ -59,9 +59,21 @@ impl Step {
         &self.view.name
     }
 
-    /// Handler name.
+    /// Handler name (`tasker:sleep`, `tasker:approval` for the kinds the
+    /// engine runs itself).
     async fn handler(&self) -> &str {
         &self.view.handler
+    }
+
+    /// What the step does: call its handler, sleep, or wait for approval.
+    async fn kind(&self) -> StepKindGql {
+        self.view.kind.into()
+    }
+
+    /// Its `when` condition (CEL over `context` and `parents`), if it has one:
+    /// when false the step is SKIPPED.
+    async fn condition(&self) -> Option<&str> {
+        self.view.condition.as_deref()
     }
 
     /// Run by an external worker (claimSteps) rather than the engine.
@@ -113,7 +125,8 @@ impl Step {
         })
     }
 
-    /// When the step may next be claimed (ENQUEUED or WAITING_FOR_RETRY).
+    /// When the step may next be claimed (ENQUEUED or WAITING_FOR_RETRY), or
+    /// when its wait ends (WAITING: a sleep's end, an approval's timeout).
     async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
         self.view.next_attempt_at
     }

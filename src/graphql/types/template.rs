@@ -189,6 +189,32 @@ impl StepTemplateInfo<'_> {
     async fn rate_limit(&self) -> Option<RateLimit> {
         self.0.rate_limit.as_ref().map(RateLimit::of)
     }
+
+    /// What the step does: call its handler, sleep, or wait for approval.
+    async fn kind(&self) -> super::enums::StepKindGql {
+        self.0.program.kind().into()
+    }
+
+    /// Its `when` condition (CEL over `context` and `parents`), if any.
+    async fn condition(&self) -> Option<&str> {
+        self.0.program.when.as_deref()
+    }
+
+    /// The sleep's length in milliseconds, for a sleep of fixed length.
+    async fn sleep_ms(&self) -> Option<u64> {
+        self.0.program.sleep.as_ref().and_then(|s| s.ms)
+    }
+
+    /// The expression giving the sleep's end, for a sleep until a time.
+    async fn sleep_until(&self) -> Option<&str> {
+        self.0.program.sleep.as_ref().and_then(|s| s.until.as_deref())
+    }
+
+    /// How long an approval waits for a decision (null: for ever, or not an
+    /// approval).
+    async fn approval_timeout_ms(&self) -> Option<u64> {
+        self.0.program.approval.as_ref().and_then(|a| a.timeout_ms)
+    }
 }
 
 /// A rate limit of a step or handler.

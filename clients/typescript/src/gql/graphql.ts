@@ -82,7 +82,7 @@ export type MetricsScope =
 export type StepStatus =
   /** Cancelled with its task. */
   | 'CANCELLED'
-  /** The handler succeeded. */
+  /** The handler succeeded, the sleep ended or the approval was given. */
   | 'COMPLETE'
   /** Every parent is satisfied; claimable. */
   | 'ENQUEUED'
@@ -94,8 +94,10 @@ export type StepStatus =
   | 'PENDING'
   /** Resolved by an operator; satisfies its dependents. */
   | 'RESOLVED_MANUALLY'
-  /** Bypassed at task creation. */
+  /** Bypassed at task creation, or its `when` condition was false. */
   | 'SKIPPED'
+  /** A sleep or an approval waits (no lease, no handler slot); see waitingFor. */
+  | 'WAITING'
   /** The last attempt failed; claimable again once its backoff elapsed. */
   | 'WAITING_FOR_RETRY';
 

@@ -1,0 +1,353 @@
+//! Step kinds: what a step does once its parents are satisfied. Most steps
+//! call a handler. The engine runs the others itself, and they hold no handler
+//! slot, lease or connection while they wait: `sleep` waits until a time, and
+//! `approval` waits for a person to approve or reject it (or for its timeout).
+//! Any step may also have a `when` condition over the context and its
+//! parents' results: when it is false the step is SKIPPED with the reason,
+//! and a skipped parent counts as done for its children.
+//!
+//! This module holds the rules: what a valid kind is, and what the engine
+//! does with a claimed step. The store keeps waiting steps and wakes them.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::expr::{ExprError, Expression};
+
+/// What a condition or a sleep's `until` may refer to: the task's context and
+/// the results of the step's parents, by parent name.
+pub const STEP_VARIABLES: &[&str] = &["context", "parents"];
+/// Longest sleep or approval timeout, in milliseconds (a year).
+pub const MAX_WAIT_MS: u64 = 366 * 86_400_000;
+/// Handler names of the kinds the engine runs itself start with this (so
+/// they can never be a registered handler's name).
+pub const ENGINE_HANDLER_PREFIX: &str = "tasker:";
+
+/// A durable sleep: for `ms`, or until the time `until` evaluates to (an
+/// RFC 3339 string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepSpec {
+    /// How long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+    /// A CEL expression over `context` and `parents` giving the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// A wait for a person's decision (`approveStep` / `rejectStep`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSpec {
+    /// Without a decision in this time the attempt fails (and is retried per
+    /// the step's policy); none: it waits for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepKind {
+    /// Calls its handler.
+    Handler,
+    /// Waits until a time.
+    Sleep,
+    /// Waits for a decision.
+    Approval,
+}
+
+impl StepKind {
+    /// The handler name steps of this kind are stored with, for the kinds
+    /// the engine runs itself.
+    pub fn engine_handler(self) -> Option<&'static str> {
+        match self {
+            StepKind::Handler => None,
+            StepKind::Sleep => Some("tasker:sleep"),
+            StepKind::Approval => Some("tasker:approval"),
+        }
+    }
+}
+
+/// How a step runs beyond its handler: its kind and condition, as written in
+/// the template and stored with each step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepProgram {
+    /// Run only when this CEL expression over `context` and `parents` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// A durable sleep instead of a handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<SleepSpec>,
+    /// A wait for approval instead of a handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalSpec>,
+}
+
+impl StepProgram {
+    /// Its kind.
+    pub fn kind(&self) -> StepKind {
+        match (&self.sleep, &self.approval) {
+            (Some(_), _) => StepKind::Sleep,
+            (None, Some(_)) => StepKind::Approval,
+            (None, None) => StepKind::Handler,
+        }
+    }
+
+    /// A plain handler step without a condition (stored without a program).
+    pub fn is_plain(&self) -> bool {
+        *self == StepProgram::default()
+    }
+
+    /// Problems of the program written at `at` (a step) with `handler`, the
+    /// step's handler as parsed (the kind's own for the engine's kinds).
+    pub fn problems(&self, at: &str, handler: &str) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let expression = |source: &str, field: &str, found: &mut Vec<(String, String)>| {
+            if let Err(e) = Expression::parse(source, STEP_VARIABLES) {
+                found.push((format!("{at}.{field}"), e.to_string()));
+            }
+        };
+        if let Some(when) = &self.when {
+            expression(when, "when", &mut found);
+        }
+        if self.sleep.is_some() && self.approval.is_some() {
+            found.push((
+                format!("{at}.approval"),
+                "a step is a sleep or an approval, not both".to_owned(),
+            ));
+        }
+        let kind = self.kind();
+        match kind.engine_handler() {
+            Some(own) if handler != own => found.push((
+                format!("{at}.handler"),
+                format!("a {} step runs no handler: leave handler out", kind_word(kind)),
+            )),
+            None if handler.starts_with(ENGINE_HANDLER_PREFIX) => found.push((
+                format!("{at}.handler"),
+                format!("handler names starting with {ENGINE_HANDLER_PREFIX:?} are the engine's"),
+            )),
+            _ => {}
+        }
+        if let Some(sleep) = &self.sleep {
+            match (sleep.ms, &sleep.until) {
+                (Some(_), Some(_)) | (None, None) => {
+                    found.push((format!("{at}.sleep"), "give either ms or until".to_owned()))
+                }
+                (Some(ms), None) if ms > MAX_WAIT_MS => found.push((
+                    format!("{at}.sleep.ms"),
+                    format!("must be at most {MAX_WAIT_MS} (a year)"),
+                )),
+                (_, Some(until)) => expression(until, "sleep.until", &mut found),
+                _ => {}
+            }
+        }
+        if let Some(ms) = self.approval.as_ref().and_then(|a| a.timeout_ms)
+            && !(1..=MAX_WAIT_MS).contains(&ms)
+        {
+            found.push((
+                format!("{at}.approval.timeout_ms"),
+                format!("must be between 1 and {MAX_WAIT_MS}"),
+            ));
+        }
+        found
+    }
+}
+
+fn kind_word(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Handler => "handler",
+        StepKind::Sleep => "sleep",
+        StepKind::Approval => "approval",
+    }
+}
+
+/// What the engine does with a claimed step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Call its handler.
+    Run,
+    /// Its condition is false: skip it, for this reason.
+    Skip(String),
+    /// Wait (WAITING) until the time given, or for a decision (with the
+    /// time it gives up, if any).
+    Wait {
+        /// When the wait ends: a sleep completes, an approval times out.
+        until: Option<DateTime<Utc>>,
+    },
+    /// An expression could not be evaluated: the attempt fails for good.
+    Fail(String),
+}
+
+fn after(now: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
+    now + Duration::milliseconds(i64::try_from(ms.min(MAX_WAIT_MS)).unwrap_or(i64::MAX))
+}
+
+/// What to do with a claimed step of `program`, given its task's `context`
+/// and its parents' results (`parents`: an object by parent name).
+pub fn start(program: &StepProgram, context: &Value, parents: &Value, now: DateTime<Utc>) -> Start {
+    let vars = [("context", context), ("parents", parents)];
+    if let Some(when) = &program.when {
+        match Expression::parse(when, STEP_VARIABLES).and_then(|e| e.evaluate_bool(&vars)) {
+            Ok(true) => {}
+            Ok(false) => return Start::Skip(format!("condition {when:?} is false")),
+            Err(e) => return Start::Fail(e.to_string()),
+        }
+    }
+    match (&program.sleep, &program.approval) {
+        (Some(sleep), _) => match sleep_end(sleep, &vars, now) {
+            Ok(until) => Start::Wait { until: Some(until) },
+            Err(e) => Start::Fail(e),
+        },
+        (None, Some(approval)) => Start::Wait {
+            until: approval.timeout_ms.map(|ms| after(now, ms)),
+        },
+        (None, None) => Start::Run,
+    }
+}
+
+fn sleep_end(
+    sleep: &SleepSpec,
+    vars: &[(&str, &Value)],
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
+    let Some(source) = &sleep.until else {
+        return Ok(after(now, sleep.ms.unwrap_or(0)));
+    };
+    let value = Expression::parse(source, STEP_VARIABLES)
+        .and_then(|e| e.evaluate_json(vars))
+        .map_err(|e: ExprError| e.to_string())?;
+    let text = value
+        .as_str()
+        .ok_or_else(|| format!("sleep until {source:?} gave {value}, not an RFC 3339 time"))?;
+    let until = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("sleep until {source:?} gave {text:?}, not an RFC 3339 time: {e}"))?
+        .with_timezone(&Utc);
+    if until > after(now, MAX_WAIT_MS) {
+        return Err(format!("sleep until {text} is more than a year ahead"));
+    }
+    // A time already past ends the sleep at once.
+    Ok(until.max(now))
+}
+
+/// The results of a sleep that ended.
+pub fn slept(until: DateTime<Utc>) -> Value {
+    json!({ "slept_until": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) })
+}
+
+/// The results of an approved step.
+pub fn approved(by: &str, comment: Option<&str>) -> Value {
+    json!({ "approved": true, "by": by, "comment": comment })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .expect("time")
+    }
+
+    fn program(yaml: &str) -> StepProgram {
+        serde_yaml::from_str(yaml).expect("program")
+    }
+
+    #[test]
+    fn a_false_condition_skips_and_a_true_one_runs() {
+        let now = at("2026-12-07T10:00:00Z");
+        let parents = json!({"check": {"risk": 0.9}});
+        let p = program("when: parents.check.risk < 0.5");
+        assert_eq!(
+            start(&p, &json!({}), &parents, now),
+            Start::Skip("condition \"parents.check.risk < 0.5\" is false".into())
+        );
+        let p = program("when: context.country == 'DE' && parents.check.risk > 0.5");
+        assert_eq!(start(&p, &json!({"country": "DE"}), &parents, now), Start::Run);
+        let p = program("when: parents.missing.risk > 1");
+        assert!(matches!(start(&p, &json!({}), &parents, now), Start::Fail(_)));
+    }
+
+    #[test]
+    fn sleeps_end_after_ms_or_at_their_until_time() {
+        let now = at("2026-12-07T10:00:00Z");
+        assert_eq!(
+            start(&program("sleep: {ms: 1500}"), &json!({}), &json!({}), now),
+            Start::Wait {
+                until: Some(at("2026-12-07T10:00:01.500Z"))
+            }
+        );
+        let p = program("sleep: {until: context.remind_at}");
+        let context = json!({"remind_at": "2026-12-10T08:00:00+01:00"});
+        assert_eq!(
+            start(&p, &context, &json!({}), now),
+            Start::Wait {
+                until: Some(at("2026-12-10T07:00:00Z"))
+            }
+        );
+        // Past times end at once; bad ones fail the attempt.
+        let past = json!({"remind_at": "2020-01-01T00:00:00Z"});
+        assert_eq!(
+            start(&p, &past, &json!({}), now),
+            Start::Wait { until: Some(now) }
+        );
+        let bad = json!({"remind_at": "next tuesday"});
+        assert!(matches!(start(&p, &bad, &json!({}), now), Start::Fail(m) if m.contains("RFC 3339")));
+        let far = json!({"remind_at": "2030-01-01T00:00:00Z"});
+        assert!(matches!(start(&p, &far, &json!({}), now), Start::Fail(m) if m.contains("a year")));
+    }
+
+    #[test]
+    fn approvals_wait_with_or_without_a_timeout() {
+        let now = at("2026-12-07T10:00:00Z");
+        assert_eq!(
+            start(&program("approval: {}"), &json!({}), &json!({}), now),
+            Start::Wait { until: None }
+        );
+        assert_eq!(
+            start(
+                &program("approval: {timeout_ms: 60000}"),
+                &json!({}),
+                &json!({}),
+                now
+            ),
+            Start::Wait {
+                until: Some(at("2026-12-07T10:01:00Z"))
+            }
+        );
+        assert_eq!(program("approval: {}").kind(), StepKind::Approval);
+        assert!(program("when: 'true'").kind() == StepKind::Handler);
+    }
+
+    #[test]
+    fn bad_programs_name_their_field() {
+        let keys = |yaml: &str, handler: &str| -> Vec<String> {
+            program(yaml)
+                .problems("steps[0]", handler)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        let sleep = "tasker:sleep";
+        assert_eq!(keys("when: 'context.('", "noop"), ["steps[0].when"]);
+        assert_eq!(keys("when: 'result.x'", "noop"), ["steps[0].when"]);
+        assert_eq!(keys("sleep: {ms: 5}", "noop"), ["steps[0].handler"]);
+        assert_eq!(keys("when: 'true'", sleep), ["steps[0].handler"]);
+        assert_eq!(keys("sleep: {}", sleep), ["steps[0].sleep"]);
+        assert_eq!(keys("sleep: {ms: 1, until: 'x'}", sleep), ["steps[0].sleep"]);
+        assert_eq!(
+            keys("sleep: {until: 'context.('}", sleep),
+            ["steps[0].sleep.until"]
+        );
+        assert_eq!(
+            keys("approval: {timeout_ms: 0}", "tasker:approval"),
+            ["steps[0].approval.timeout_ms"]
+        );
+        assert_eq!(keys("approval: {}\nsleep: {ms: 3}", sleep), ["steps[0].approval"]);
+        assert!(keys("sleep: {ms: 5}", sleep).is_empty());
+        assert!(keys("when: context.ok", "noop").is_empty());
+    }
+}
