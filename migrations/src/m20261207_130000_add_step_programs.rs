@@ -7,21 +7,36 @@ use crate::m20261123_090100_create_tasks::WorkflowStep;
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum Program {
+enum StepWait {
     Program,
     WakeAt,
+    WaitEvent,
+}
+
+#[derive(DeriveIden)]
+enum InboundEvent {
+    Table,
+    Id,
+    Name,
+    Payload,
+    IdempotencyKey,
+    Delivered,
+    ReceivedAt,
 }
 
 /// Step kinds. A step with a `when` condition or of a kind the engine runs
-/// itself (sleep, approval) carries its program as JSON; a WAITING step whose
-/// wait ends at a known time (a sleep's end, an approval's timeout) has
-/// `wake_at` set, found through a small partial index.
+/// itself (sleep, approval, wait_for) carries its program as JSON; a WAITING
+/// step whose wait ends at a known time (a sleep's end, a timeout) has
+/// `wake_at` set, and one waiting for an event has `wait_event`, each found
+/// through a small partial index. Events from outside are kept in
+/// `inbound_event`, unique by name and the sender's idempotency key.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for column in [
-            json_binary_null(Program::Program),
-            timestamp_with_time_zone_null(Program::WakeAt),
+            json_binary_null(StepWait::Program),
+            timestamp_with_time_zone_null(StepWait::WakeAt),
+            string_len_null(StepWait::WaitEvent, 200),
         ] {
             let mut column = column;
             manager
@@ -40,14 +55,62 @@ impl MigrationTrait for Migration {
             "wake_at",
             "wake_at IS NOT NULL",
         )
-        .await
+        .await?;
+        create_partial_index(
+            manager,
+            "idx_workflow_step_wait_event",
+            "workflow_step",
+            "wait_event",
+            "wait_event IS NOT NULL",
+        )
+        .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(InboundEvent::Table)
+                    .if_not_exists()
+                    .col(uuid(InboundEvent::Id).primary_key())
+                    .col(string_len(InboundEvent::Name, 200))
+                    .col(json_binary(InboundEvent::Payload))
+                    .col(string_len_null(InboundEvent::IdempotencyKey, 256))
+                    .col(integer(InboundEvent::Delivered).default(0))
+                    .col(timestamp_with_time_zone(InboundEvent::ReceivedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_inbound_event_key")
+                    .table(InboundEvent::Table)
+                    .col(InboundEvent::Name)
+                    .col(InboundEvent::IdempotencyKey)
+                    .unique()
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_inbound_event_received")
+                    .table(InboundEvent::Table)
+                    .col(InboundEvent::Name)
+                    .col(InboundEvent::ReceivedAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_index(Index::drop().name("idx_workflow_step_wake").to_owned())
+            .drop_table(Table::drop().table(InboundEvent::Table).to_owned())
             .await?;
-        for column in [Program::Program, Program::WakeAt] {
+        for name in ["idx_workflow_step_wake", "idx_workflow_step_wait_event"] {
+            manager.drop_index(Index::drop().name(name).to_owned()).await?;
+        }
+        for column in [StepWait::Program, StepWait::WakeAt, StepWait::WaitEvent] {
             manager
                 .alter_table(
                     Table::alter()

@@ -65,7 +65,8 @@ pub async fn open(config: &Config, handlers: HandlerRegistry) -> Result<Tasker, 
     check_config(config)?;
     let mut store = Store::connect(&store::ConnectSettings::from_config(&config.database))
         .await?
-        .with_priority_ageing(config.priority_ageing());
+        .with_priority_ageing(config.priority_ageing())
+        .with_event_lookback(Duration::from_secs(config.inbound_events.lookback_seconds));
     let events = EventBus::new(config.events.channel_capacity);
     let thresholds = monitor::Thresholds::from_config(&config.observability);
     store.observe_statements(monitor::statement_observer(events.clone(), thresholds.slow_query));

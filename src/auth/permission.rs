@@ -42,7 +42,8 @@ needed! {
     TEMPLATE_READ = "tasker.template":"read", "Read templates and namespaces.";
     TEMPLATE_REGISTER = "tasker.template":"register", "Register templates.";
     HANDLER_READ = "tasker.handler":"read", "Discover handlers (GraphQL stepHandlers, GET /handlers).";
-    EVENT_READ = "tasker.event":"read", "Read the event catalog and subscribe to events.";
+    EVENT_READ = "tasker.event":"read", "Read the event catalog and subscribe to events; read events from outside.";
+    EVENT_SEND = "tasker.event":"send", "Send events from outside (sendEvent, POST /events/{name}) to the steps waiting for them.";
     METRICS_READ = "tasker.metrics":"read", "Read metrics (GraphQL, and GET /metrics when metrics_auth_required).";
     REGISTRY_READ = "tasker.registry":"read", "Read and search the registries.";
     HEALTH_STATUS_READ = "tasker.health_status":"read", "GET /health/status when health_status_auth_required.";

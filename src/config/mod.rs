@@ -28,8 +28,9 @@ pub use observability::{
 };
 
 pub use sections::{
-    BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventsConfig, GraphqlConfig,
-    HandlerConfig, LimitsConfig, LogConfig, ServerConfig, TemplatesConfig,
+    BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventSourceConfig, EventsConfig,
+    GraphqlConfig, HandlerConfig, InboundEventsConfig, LimitsConfig, LogConfig, ServerConfig,
+    TemplatesConfig,
 };
 
 use crate::domain::analysis::AnalysisConfig;
@@ -93,6 +94,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Limits of individual handlers, by handler name (`[handlers.http]`).
     pub handlers: BTreeMap<String, HandlerConfig>,
+    /// Events from outside that steps wait for.
+    pub inbound_events: InboundEventsConfig,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -217,6 +220,23 @@ impl Config {
             return Err(invalid(&format!("dependency_graph.{key}"), message));
         }
         self.validate_observability()?;
+        if self.inbound_events.lookback_seconds > 86_400 {
+            return Err(invalid(
+                "inbound_events.lookback_seconds",
+                "must be at most 86400 (a day)",
+            ));
+        }
+        for source in self.inbound_events.sources.keys() {
+            let bad = source.is_empty()
+                || source.contains('.')
+                || crate::domain::inbound::event_name_problem(source).is_some();
+            if bad {
+                return Err(invalid(
+                    &format!("inbound_events.sources.{source:?}"),
+                    "a source is an event name's part before its first '.': letters, digits, '_', '-', ':' and '/'",
+                ));
+            }
+        }
         for (name, handler) in &self.handlers {
             let at = format!("handlers.{name}");
             let mut problems = handler.concurrency().problems(&at);

@@ -1,5 +1,6 @@
 //! The configuration's sections, each with its defaults.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -245,4 +246,36 @@ impl HandlerConfig {
             per_replica: self.max_concurrency_per_replica,
         }
     }
+}
+
+/// `[inbound_events]`: events from outside (`sendEvent`, `POST /events/{name}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundEventsConfig {
+    /// A wait for an event that starts up to this long after a matching event
+    /// arrived still receives it.
+    pub lookback_seconds: u64,
+    /// The sources `POST /events/{name}` accepts, by the event name's part
+    /// before its first `.` (`[inbound_events.sources.stripe]`).
+    pub sources: BTreeMap<String, EventSourceConfig>,
+}
+
+impl Default for InboundEventsConfig {
+    fn default() -> Self {
+        Self {
+            lookback_seconds: 300,
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[inbound_events.sources.<source>]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSourceConfig {
+    /// When set, a webhook of this source must carry `X-Tasker-Signature:
+    /// sha256=<hex HMAC-SHA256 of the body under this secret>` (and needs no
+    /// token); when empty, it needs a token with `tasker.event:send` as any
+    /// call does while auth is on.
+    pub secret: String,
 }

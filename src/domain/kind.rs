@@ -47,6 +47,25 @@ pub struct ApprovalSpec {
     pub timeout_ms: Option<u64>,
 }
 
+/// A wait for an event (`sendEvent` or `POST /events/{name}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitForSpec {
+    /// The event's name, e.g. `payments.succeeded`.
+    pub event: String,
+    /// A CEL expression over `context` and `event` (the payload) that must
+    /// hold for the event to be this step's; none: any event of the name.
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    /// Without a matching event in this time the attempt fails (and is
+    /// retried per the step's policy); none: it waits for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// What an event's `match` expression may refer to.
+pub const MATCH_VARIABLES: &[&str] = &["context", "event"];
+
 /// What a step does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -57,6 +76,8 @@ pub enum StepKind {
     Sleep,
     /// Waits for a decision.
     Approval,
+    /// Waits for an event.
+    WaitFor,
 }
 
 impl StepKind {
@@ -67,6 +88,7 @@ impl StepKind {
             StepKind::Handler => None,
             StepKind::Sleep => Some("tasker:sleep"),
             StepKind::Approval => Some("tasker:approval"),
+            StepKind::WaitFor => Some("tasker:wait_for"),
         }
     }
 }
@@ -84,15 +106,19 @@ pub struct StepProgram {
     /// A wait for approval instead of a handler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalSpec>,
+    /// A wait for an event instead of a handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for: Option<WaitForSpec>,
 }
 
 impl StepProgram {
     /// Its kind.
     pub fn kind(&self) -> StepKind {
-        match (&self.sleep, &self.approval) {
-            (Some(_), _) => StepKind::Sleep,
-            (None, Some(_)) => StepKind::Approval,
-            (None, None) => StepKind::Handler,
+        match (&self.sleep, &self.approval, &self.wait_for) {
+            (Some(_), _, _) => StepKind::Sleep,
+            (None, Some(_), _) => StepKind::Approval,
+            (None, None, Some(_)) => StepKind::WaitFor,
+            (None, None, None) => StepKind::Handler,
         }
     }
 
@@ -113,10 +139,15 @@ impl StepProgram {
         if let Some(when) = &self.when {
             expression(when, "when", &mut found);
         }
-        if self.sleep.is_some() && self.approval.is_some() {
+        let kinds = [
+            self.sleep.is_some(),
+            self.approval.is_some(),
+            self.wait_for.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() > 1 {
             found.push((
-                format!("{at}.approval"),
-                "a step is a sleep or an approval, not both".to_owned(),
+                at.to_owned(),
+                "a step is one of sleep, approval and wait_for, not several".to_owned(),
             ));
         }
         let kind = self.kind();
@@ -144,13 +175,29 @@ impl StepProgram {
                 _ => {}
             }
         }
-        if let Some(ms) = self.approval.as_ref().and_then(|a| a.timeout_ms)
-            && !(1..=MAX_WAIT_MS).contains(&ms)
-        {
-            found.push((
-                format!("{at}.approval.timeout_ms"),
-                format!("must be between 1 and {MAX_WAIT_MS}"),
-            ));
+        let timeouts = [
+            ("approval", self.approval.as_ref().and_then(|a| a.timeout_ms)),
+            ("wait_for", self.wait_for.as_ref().and_then(|w| w.timeout_ms)),
+        ];
+        for (field, ms) in timeouts {
+            if let Some(ms) = ms
+                && !(1..=MAX_WAIT_MS).contains(&ms)
+            {
+                found.push((
+                    format!("{at}.{field}.timeout_ms"),
+                    format!("must be between 1 and {MAX_WAIT_MS}"),
+                ));
+            }
+        }
+        if let Some(wait) = &self.wait_for {
+            if let Some(message) = super::inbound::event_name_problem(&wait.event) {
+                found.push((format!("{at}.wait_for.event"), message));
+            }
+            if let Some(source) = &wait.matches
+                && let Err(e) = Expression::parse(source, MATCH_VARIABLES)
+            {
+                found.push((format!("{at}.wait_for.match"), e.to_string()));
+            }
         }
         found
     }
@@ -161,6 +208,7 @@ fn kind_word(kind: StepKind) -> &'static str {
         StepKind::Handler => "handler",
         StepKind::Sleep => "sleep",
         StepKind::Approval => "approval",
+        StepKind::WaitFor => "wait_for",
     }
 }
 
@@ -171,11 +219,13 @@ pub enum Start {
     Run,
     /// Its condition is false: skip it, for this reason.
     Skip(String),
-    /// Wait (WAITING) until the time given, or for a decision (with the
-    /// time it gives up, if any).
+    /// Wait (WAITING) until the time given, or for a decision or an event
+    /// (with the time it gives up, if any).
     Wait {
-        /// When the wait ends: a sleep completes, an approval times out.
+        /// When the wait ends: a sleep completes, a wait times out.
         until: Option<DateTime<Utc>>,
+        /// The event it waits for, if it does.
+        event: Option<String>,
     },
     /// An expression could not be evaluated: the attempt fails for good.
     Fail(String),
@@ -196,15 +246,23 @@ pub fn start(program: &StepProgram, context: &Value, parents: &Value, now: DateT
             Err(e) => return Start::Fail(e.to_string()),
         }
     }
-    match (&program.sleep, &program.approval) {
-        (Some(sleep), _) => match sleep_end(sleep, &vars, now) {
-            Ok(until) => Start::Wait { until: Some(until) },
+    match (&program.sleep, &program.approval, &program.wait_for) {
+        (Some(sleep), _, _) => match sleep_end(sleep, &vars, now) {
+            Ok(until) => Start::Wait {
+                until: Some(until),
+                event: None,
+            },
             Err(e) => Start::Fail(e),
         },
-        (None, Some(approval)) => Start::Wait {
+        (None, Some(approval), _) => Start::Wait {
             until: approval.timeout_ms.map(|ms| after(now, ms)),
+            event: None,
         },
-        (None, None) => Start::Run,
+        (None, None, Some(wait)) => Start::Wait {
+            until: wait.timeout_ms.map(|ms| after(now, ms)),
+            event: Some(wait.event.clone()),
+        },
+        (None, None, None) => Start::Run,
     }
 }
 
@@ -277,7 +335,8 @@ mod tests {
         assert_eq!(
             start(&program("sleep: {ms: 1500}"), &json!({}), &json!({}), now),
             Start::Wait {
-                until: Some(at("2026-12-07T10:00:01.500Z"))
+                until: Some(at("2026-12-07T10:00:01.500Z")),
+                event: None
             }
         );
         let p = program("sleep: {until: context.remind_at}");
@@ -285,14 +344,18 @@ mod tests {
         assert_eq!(
             start(&p, &context, &json!({}), now),
             Start::Wait {
-                until: Some(at("2026-12-10T07:00:00Z"))
+                until: Some(at("2026-12-10T07:00:00Z")),
+                event: None
             }
         );
         // Past times end at once; bad ones fail the attempt.
         let past = json!({"remind_at": "2020-01-01T00:00:00Z"});
         assert_eq!(
             start(&p, &past, &json!({}), now),
-            Start::Wait { until: Some(now) }
+            Start::Wait {
+                until: Some(now),
+                event: None
+            }
         );
         let bad = json!({"remind_at": "next tuesday"});
         assert!(matches!(start(&p, &bad, &json!({}), now), Start::Fail(m) if m.contains("RFC 3339")));
@@ -305,7 +368,10 @@ mod tests {
         let now = at("2026-12-07T10:00:00Z");
         assert_eq!(
             start(&program("approval: {}"), &json!({}), &json!({}), now),
-            Start::Wait { until: None }
+            Start::Wait {
+                until: None,
+                event: None
+            }
         );
         assert_eq!(
             start(
@@ -315,7 +381,8 @@ mod tests {
                 now
             ),
             Start::Wait {
-                until: Some(at("2026-12-07T10:01:00Z"))
+                until: Some(at("2026-12-07T10:01:00Z")),
+                event: None
             }
         );
         assert_eq!(program("approval: {}").kind(), StepKind::Approval);
@@ -346,7 +413,27 @@ mod tests {
             keys("approval: {timeout_ms: 0}", "tasker:approval"),
             ["steps[0].approval.timeout_ms"]
         );
-        assert_eq!(keys("approval: {}\nsleep: {ms: 3}", sleep), ["steps[0].approval"]);
+        assert_eq!(keys("approval: {}\nsleep: {ms: 3}", sleep), ["steps[0]"]);
+        let wait = "tasker:wait_for";
+        assert_eq!(
+            keys("wait_for: {event: 'bad name'}", wait),
+            ["steps[0].wait_for.event"]
+        );
+        assert_eq!(
+            keys("wait_for: {event: paid, match: 'context.x == result.x'}", wait),
+            ["steps[0].wait_for.match"]
+        );
+        assert_eq!(
+            keys("wait_for: {event: paid, timeout_ms: 0}", wait),
+            ["steps[0].wait_for.timeout_ms"]
+        );
+        assert!(
+            keys(
+                "wait_for: {event: payments.paid, match: 'event.id == context.id'}",
+                wait
+            )
+            .is_empty()
+        );
         assert!(keys("sleep: {ms: 5}", sleep).is_empty());
         assert!(keys("when: context.ok", "noop").is_empty());
     }

@@ -10,6 +10,7 @@ pub mod dag;
 pub mod error;
 pub mod expr;
 pub mod handler_limit;
+pub mod inbound;
 pub mod kind;
 pub mod median;
 pub mod priority;

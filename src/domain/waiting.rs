@@ -20,6 +20,8 @@ pub enum WaitingFor {
     Sleep,
     /// A person's decision.
     Approval,
+    /// An event from outside.
+    Event,
 }
 
 /// The gate a step waits at once its parents are satisfied.

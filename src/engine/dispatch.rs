@@ -125,7 +125,7 @@ fn program_outcome(
     match kind::start(&program, &task.context, &parents, now) {
         Start::Run => None,
         Start::Skip(reason) => Some(AttemptOutcome::Skipped(reason)),
-        Start::Wait { until } => Some(AttemptOutcome::Waiting(until)),
+        Start::Wait { until, event } => Some(AttemptOutcome::Waiting { until, event }),
         Start::Fail(message) => failed(FailureKind::Expression, message, false),
     }
 }
@@ -292,7 +292,7 @@ fn ending(outcome: Option<&AttemptOutcome>) -> Ending {
             Ending::Failed(failure.kind.as_str(), failure.message.clone())
         }
         // Handlers never report these: the engine decides them without one.
-        Some(AttemptOutcome::Skipped(_) | AttemptOutcome::Waiting(_)) => Ending::Completed,
+        Some(AttemptOutcome::Skipped(_) | AttemptOutcome::Waiting { .. }) => Ending::Completed,
     }
 }
 

@@ -1,5 +1,6 @@
 //! SeaORM entities, one file per table: derives and relations only.
 
+pub mod inbound_event;
 pub mod namespace;
 pub mod schedule;
 pub mod schedule_fire;

@@ -42,6 +42,8 @@ pub struct Model {
     pub program: Option<Json>,
     /// While WAITING: when the wait ends (a sleep's end, an approval's timeout).
     pub wake_at: Option<DateTimeUtc>,
+    /// While WAITING for an event: its name.
+    pub wait_event: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTimeUtc>,

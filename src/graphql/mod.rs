@@ -5,6 +5,7 @@ mod approvals;
 mod error;
 mod groups;
 mod guard;
+mod inbound;
 mod loaders;
 mod measure;
 mod mutation;
@@ -17,18 +18,19 @@ use async_graphql::{Data, Schema};
 
 pub use error::{ErrorCode, ErrorCodes, Told};
 pub use loaders::Loaders;
-/// Read access to namespaces, templates, handlers, tasks, steps and schedules.
+/// Read access to namespaces, templates, handlers, tasks, steps, schedules and events.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::CoreQuery, schedules::ScheduleQuery);
+pub struct QueryRoot(query::CoreQuery, schedules::ScheduleQuery, inbound::EventQuery);
 
-/// Changes: templates, tasks, schedules, operator actions and the external-worker protocol.
+/// Changes: templates, tasks, schedules, events, operator actions and the external-worker protocol.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
     mutation::CoreMutation,
     schedules::ScheduleMutation,
     approvals::ApprovalMutation,
+    inbound::EventMutation,
 );
 pub use subscription::SubscriptionRoot;
 

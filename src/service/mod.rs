@@ -6,6 +6,7 @@ mod approvals;
 mod error;
 mod flow;
 mod graphs;
+mod inbound;
 mod metrics;
 mod parsed;
 mod reads;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use error::{Error, Result};
 pub use graphs::{ObservedByTemplate, template_key};
+pub use inbound::{EventView, SentEvent};
 pub use metrics::MetricsScope;
 pub use reads::{MAX_PAGE_SIZE, TaskList};
 pub use registries::{RegistryMatch, RegistryView};

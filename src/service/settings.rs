@@ -63,6 +63,9 @@ pub struct Settings {
     /// Concurrency limits of handlers (`handlers.<name>.max_concurrency` and
     /// `max_concurrency_per_replica`), by handler name.
     pub handler_concurrency: crate::store::HandlerLimits,
+    /// Sources `POST /events/{name}` accepts, with the secret their events
+    /// are signed with (none: a token is needed instead).
+    pub event_sources: HashMap<String, Option<String>>,
 }
 
 impl Settings {
@@ -99,6 +102,12 @@ impl Settings {
                 .filter_map(|(name, h)| h.rate_limit.clone().map(|spec| (name.clone(), spec)))
                 .collect(),
             handler_concurrency: config.handler_concurrency(),
+            event_sources: config
+                .inbound_events
+                .sources
+                .iter()
+                .map(|(name, s)| (name.clone(), Some(s.secret.clone()).filter(|s| !s.is_empty())))
+                .collect(),
         }
     }
 }

@@ -218,6 +218,7 @@ impl StepView {
     pub fn waiting_for(&self, now: DateTime<Utc>) -> Option<WaitingFor> {
         match (self.status, self.kind) {
             (StepStatus::Waiting, StepKind::Sleep) => Some(WaitingFor::Sleep),
+            (StepStatus::Waiting, StepKind::WaitFor) => Some(WaitingFor::Event),
             (StepStatus::Waiting, _) => Some(WaitingFor::Approval),
             _ => step_waiting_for(self.status, self.next_attempt_at, self.gate, now),
         }

@@ -50,8 +50,14 @@ pub enum AttemptOutcome {
     Failed(StepFailure),
     /// The step's `when` condition was false (the reason says so).
     Skipped(String),
-    /// A sleep or approval waits, until the time given if any.
-    Waiting(Option<DateTime<Utc>>),
+    /// A sleep, approval or wait for an event waits, until the time given
+    /// if any.
+    Waiting {
+        /// When the wait ends (a sleep's end, a timeout).
+        until: Option<DateTime<Utc>>,
+        /// The event it waits for.
+        event: Option<String>,
+    },
 }
 
 /// What became of one report.
@@ -101,6 +107,17 @@ pub async fn record_attempts(
     now: DateTime<Utc>,
 ) -> Result<Recorded> {
     let task_ids: Vec<Uuid> = reports.iter().map(|r| r.task_id).collect();
+    // Event names before tasks, as an arriving event takes them.
+    let events: Vec<String> = reports
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            AttemptOutcome::Waiting { event, .. } => event.clone(),
+            _ => None,
+        })
+        .collect();
+    if !events.is_empty() {
+        super::inbound::lock_events(tx, &events).await?;
+    }
     lock_tasks(tx, &task_ids).await?;
     let mut results = vec![ReportResult::LeaseLost; reports.len()];
 
@@ -280,6 +297,7 @@ pub(crate) async fn fail_step(
     let mut set = lease_cleared();
     set.push((workflow_step::Column::LastError, Expr::value(error_json)));
     set.push((workflow_step::Column::WakeAt, null_time()));
+    set.push((workflow_step::Column::WaitEvent, super::transition::null()));
     let to = match decision {
         FailureDecision::Retry(delay) => {
             let at = later(now, delay);

@@ -307,6 +307,9 @@ pub(crate) fn ended_at(now: DateTime<Utc>) -> Vec<(workflow_step::Column, Simple
     let mut set = lease_cleared();
     set.push((workflow_step::Column::ReadyAt, null_time()));
     set.push((workflow_step::Column::CompletedAt, Expr::value(now)));
+    // Whatever it waited for, it waits no more.
+    set.push((workflow_step::Column::WakeAt, null_time()));
+    set.push((workflow_step::Column::WaitEvent, super::transition::null()));
     set
 }
 

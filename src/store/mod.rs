@@ -12,6 +12,7 @@ mod gates;
 mod groups;
 mod handler_limits;
 mod ids;
+mod inbound;
 mod listing;
 mod loads;
 mod operator;
@@ -38,6 +39,7 @@ pub use error::{Error, Result};
 pub use gates::{Gated, claim_gated};
 pub use groups::LockedClock;
 pub use handler_limits::HandlerLimits;
+pub use inbound::{MAX_EVENTS_PAGE, NewEvent, StoredEvent, recent_events, record_event};
 pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
 pub use loads::{
     EdgeEnd, edges_of_steps, edges_of_tasks, handlers_with_claimable_work, steps_by_ids, steps_of_tasks,
@@ -72,8 +74,27 @@ pub struct Store {
     backend: DbBackend,
     /// The reader is the writer (`sqlite::memory:`, PostgreSQL).
     shared: bool,
+    /// What every write transaction is tuned with.
+    tuning: Tuning,
+}
+
+/// Settings every write transaction carries.
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
     /// Waiting this long makes a claimable step one priority level more urgent.
-    ageing: std::time::Duration,
+    pub ageing: std::time::Duration,
+    /// A wait for an event that starts this long after a matching event
+    /// arrived still receives it.
+    pub event_lookback: std::time::Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            ageing: crate::domain::priority::DEFAULT_AGEING,
+            event_lookback: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 impl Store {
@@ -85,7 +106,7 @@ impl Store {
             read: pools.read,
             backend: pools.backend,
             shared: pools.shared,
-            ageing: crate::domain::priority::DEFAULT_AGEING,
+            tuning: Tuning::default(),
         })
     }
 
@@ -93,7 +114,14 @@ impl Store {
     /// (zero: claims ignore priority and take the oldest first; a very long
     /// ageing makes priority strict).
     pub fn with_priority_ageing(mut self, ageing: std::time::Duration) -> Self {
-        self.ageing = ageing;
+        self.tuning.ageing = ageing;
+        self
+    }
+
+    /// A wait for an event that starts up to `lookback` after a matching
+    /// event arrived still receives it.
+    pub fn with_event_lookback(mut self, lookback: std::time::Duration) -> Self {
+        self.tuning.event_lookback = lookback;
         self
     }
 
@@ -135,7 +163,7 @@ impl Store {
 
     /// Start a write transaction.
     pub async fn begin(&self) -> Result<WriteTxn> {
-        WriteTxn::begin(&self.write, self.backend, self.ageing).await
+        WriteTxn::begin(&self.write, self.backend, self.tuning).await
     }
 
     /// A trivial round trip (`SELECT 1`) on the reader.

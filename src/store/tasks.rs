@@ -237,6 +237,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
                 Some(serde_json::to_value(&step.program).map_err(|e| Error::corrupt(e.to_string()))?)
             }),
             wake_at: Set(None),
+            wait_event: Set(None),
             lease_owner: Set(None),
             lease_token: Set(None),
             lease_expires_at: Set(None),

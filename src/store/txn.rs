@@ -42,7 +42,7 @@ where
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     backend: DbBackend,
-    ageing: Duration,
+    tuning: super::Tuning,
     step_rows: Vec<step_transition::ActiveModel>,
     task_rows: Vec<task_transition::ActiveModel>,
     changes: Vec<Change>,
@@ -52,7 +52,7 @@ impl WriteTxn {
     pub(super) async fn begin(
         conn: &DatabaseConnection,
         backend: DbBackend,
-        ageing: Duration,
+        tuning: super::Tuning,
     ) -> Result<Self> {
         let options = TransactionOptions {
             // Take the write lock up front: a deferred transaction that reads first
@@ -65,7 +65,7 @@ impl WriteTxn {
         Ok(Self {
             txn,
             backend,
-            ageing,
+            tuning,
             step_rows: Vec::new(),
             task_rows: Vec::new(),
             changes: Vec::new(),
@@ -85,15 +85,23 @@ impl WriteTxn {
     /// How long a claimable step waits to count as one priority level more
     /// urgent (see [`crate::domain::priority`]).
     pub fn ageing(&self) -> Duration {
-        self.ageing
+        self.tuning.ageing
+    }
+
+    /// How long before a wait for an event starts a matching event may have
+    /// arrived and still be received.
+    pub fn event_lookback(&self) -> Duration {
+        self.tuning.event_lookback
     }
 
     /// The SQL that sets a step's claim rank for a step claimable from `ready_at`,
     /// from its own priority column.
     pub(crate) fn rank_expr(&self, ready_at: DateTime<Utc>) -> sea_orm::sea_query::SimpleExpr {
         use sea_orm::sea_query::{Expr, ExprTrait};
-        Expr::value(ready_at.timestamp_micros())
-            .sub(Expr::col(crate::entities::workflow_step::Column::Priority).mul(ageing_micros(self.ageing)))
+        Expr::value(ready_at.timestamp_micros()).sub(
+            Expr::col(crate::entities::workflow_step::Column::Priority)
+                .mul(ageing_micros(self.tuning.ageing)),
+        )
     }
 
     /// Record a step transition (checked against the state machine).

@@ -66,15 +66,18 @@ pub(crate) async fn record_skips(
     Ok(ids)
 }
 
-/// Record claimed sleeps and approvals as WAITING, without a lease.
+/// Record claimed sleeps, approvals and waits for events as WAITING,
+/// without a lease; a wait for an event receives the latest matching event
+/// of the lookback window at once.
 pub(crate) async fn record_waits(
     tx: &mut WriteTxn,
     reports: &[AttemptReport],
     results: &mut [ReportResult],
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let mut for_events = Vec::new();
     for (i, report) in reports.iter().enumerate() {
-        let AttemptOutcome::Waiting(until) = &report.outcome else {
+        let AttemptOutcome::Waiting { until, event } = &report.outcome else {
             continue;
         };
         let mut set = lease_cleared();
@@ -82,6 +85,9 @@ pub(crate) async fn record_waits(
             workflow_step::Column::WakeAt,
             until.map_or_else(null_time, Expr::value),
         ));
+        if let Some(name) = event {
+            set.push((workflow_step::Column::WaitEvent, Expr::value(name.clone())));
+        }
         let moved = move_steps(
             tx,
             StepMove {
@@ -97,13 +103,17 @@ pub(crate) async fn record_waits(
         )
         .await?;
         if let Some(row) = moved.into_iter().next() {
+            if row.wait_event.is_some() {
+                for_events.push(row.clone());
+            }
             results[i] = ReportResult::Applied(Box::new(row));
         }
     }
+    super::inbound::deliver_recent(tx, &for_events, now).await?;
     Ok(())
 }
 
-fn program_of(row: &workflow_step::Model) -> Result<StepProgram> {
+pub(crate) fn program_of(row: &workflow_step::Model) -> Result<StepProgram> {
     row.program
         .clone()
         .map(serde_json::from_value)
@@ -113,7 +123,7 @@ fn program_of(row: &workflow_step::Model) -> Result<StepProgram> {
 }
 
 /// Complete WAITING steps with their results, and let their children run.
-async fn complete_waiting(
+pub(crate) async fn complete_waiting(
     tx: &mut WriteTxn,
     done: Vec<(workflow_step::Model, Value, Option<String>)>,
     now: DateTime<Utc>,
@@ -121,8 +131,6 @@ async fn complete_waiting(
     let mut completed = Vec::with_capacity(done.len());
     let mut result_rows = Vec::with_capacity(done.len());
     for (row, results, reason) in done {
-        let mut set = ended_at(now);
-        set.push((workflow_step::Column::WakeAt, null_time()));
         let moved = move_steps(
             tx,
             StepMove {
@@ -130,7 +138,7 @@ async fn complete_waiting(
                 to: StepStatus::Complete,
                 from: &[StepStatus::Waiting],
                 filter: Condition::all().add(workflow_step::Column::Id.eq(row.id)),
-                set,
+                set: ended_at(now),
                 reason,
                 failure: None,
             },
@@ -168,6 +176,7 @@ pub async fn wake_due(tx: &mut WriteTxn, now: DateTime<Utc>, limit: u64, jitter:
     let due = workflow_step::Entity::find()
         .filter(workflow_step::Column::WakeAt.is_not_null())
         .filter(workflow_step::Column::WakeAt.lte(now))
+        .filter(workflow_step::Column::Status.eq(StepStatus::Waiting.as_str()))
         .order_by_asc(workflow_step::Column::WakeAt)
         .limit(limit)
         .all(tx.conn())
@@ -184,9 +193,14 @@ pub async fn wake_due(tx: &mut WriteTxn, now: DateTime<Utc>, limit: u64, jitter:
         let Some(wake_at) = row.wake_at else { continue };
         match program_of(&row)?.kind() {
             StepKind::Sleep => sleeps.push((row, slept(wake_at), None)),
-            _ => {
+            kind => {
+                let message = if kind == StepKind::WaitFor {
+                    "no matching event arrived before the wait's timeout"
+                } else {
+                    "no decision arrived before the approval's timeout"
+                };
                 let failure = StepFailure {
-                    message: "no decision arrived before the approval's timeout".to_owned(),
+                    message: message.to_owned(),
                     kind: FailureKind::Timeout,
                     retryable: true,
                     retry_after: None,

@@ -108,6 +108,7 @@ fn operations() -> Vec<Op> {
             FORBIDDEN,
         ),
         op("{ eventCatalog { name } }", "tasker.event:read", Passes),
+        op("{ events { id } }", "tasker.event:read", FORBIDDEN),
         op("{ metrics { body } }", "tasker.metrics:read", FORBIDDEN),
         op("{ metricsCache { chosen } }", "tasker.metrics:read", FORBIDDEN),
         op("{ registries { name } }", "tasker.registry:read", FORBIDDEN),
@@ -139,6 +140,11 @@ fn operations() -> Vec<Op> {
         op(
             "mutation($s: ID!) { resolveStepManually(id: $s) { id } }",
             "tasker.step:resolve@payments",
+            FORBIDDEN,
+        ),
+        op(
+            "mutation { sendEvent(name: \"payments.paid\", payload: {}) { duplicate } }",
+            "tasker.event:send",
             FORBIDDEN,
         ),
         op(

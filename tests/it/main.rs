@@ -14,6 +14,7 @@ mod graphql;
 mod graphs;
 mod handler_limits;
 mod http;
+mod inbound;
 mod kinds;
 mod leases;
 mod metrics_cache;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::model::{ConcurrencySpec, DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemplate, TaskTemplate};
 use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
-use crate::domain::kind::{ApprovalSpec, SleepSpec, StepProgram};
+use crate::domain::kind::{ApprovalSpec, SleepSpec, StepProgram, WaitForSpec};
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateLimitSpec;
 use crate::domain::schedule::ScheduleDecl;
@@ -76,6 +76,7 @@ struct NativeStep {
     when: Option<String>,
     sleep: Option<SleepSpec>,
     approval: Option<ApprovalSpec>,
+    wait_for: Option<WaitForSpec>,
 }
 
 /// The Rails gem's format. Keys it used for Ruby class loading are accepted and ignored.
@@ -191,6 +192,7 @@ impl NativeDoc {
                     when: s.when,
                     sleep: s.sleep,
                     approval: s.approval,
+                    wait_for: s.wait_for,
                 };
                 // The engine's kinds carry their own handler name; one written
                 // beside them is kept for validation to refuse.

@@ -94,6 +94,8 @@ pub enum WaitingForKind {
     Sleep,
     /// A decision (approveStep / rejectStep); nextAttemptAt is its timeout, if any.
     Approval,
+    /// An event (sendEvent or POST /events/{name}); nextAttemptAt is its timeout, if any.
+    Event,
 }
 
 /// What a step does.
@@ -106,4 +108,6 @@ pub enum StepKindGql {
     Sleep,
     /// Waits for approveStep or rejectStep, run by the engine.
     Approval,
+    /// Waits for an event (sendEvent or POST /events/{name}), run by the engine.
+    WaitFor,
 }

@@ -5,6 +5,7 @@
 //! status of the code (see [`Problem`]).
 
 mod body;
+mod events;
 mod guard;
 mod links;
 mod model;
@@ -40,6 +41,7 @@ use super::discovery;
         (name = "steps", description = "Read, retry and resolve steps"),
         (name = "templates", description = "Register task templates"),
         (name = "handlers", description = "Discover registered templates and their dependency graphs"),
+        (name = "events", description = "Receive events from outside for the steps waiting for them"),
     ),
     modifiers(&Credentials)
 )]
@@ -85,6 +87,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(steps::retry))
         .routes(routes!(steps::resolve))
         .routes(routes!(templates::register))
+        .routes(routes!(events::send))
         .routes(routes!(discovery::all))
         .routes(routes!(discovery::in_namespace))
         .routes(routes!(discovery::one))
