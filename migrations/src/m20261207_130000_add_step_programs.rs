@@ -1,7 +1,7 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
 use crate::create_partial_index;
-use crate::m20261123_090100_create_tasks::WorkflowStep;
+use crate::m20261123_090100_create_tasks::{Task, WorkflowStep};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -11,6 +11,14 @@ enum StepWait {
     Program,
     WakeAt,
     WaitEvent,
+}
+
+#[derive(DeriveIden)]
+enum Lineage {
+    ParentTaskId,
+    ParentStepId,
+    ParentAttempt,
+    RootTaskId,
 }
 
 #[derive(DeriveIden)]
@@ -29,7 +37,9 @@ enum InboundEvent {
 /// step whose wait ends at a known time (a sleep's end, a timeout) has
 /// `wake_at` set, and one waiting for an event has `wait_event`, each found
 /// through a small partial index. Events from outside are kept in
-/// `inbound_event`, unique by name and the sender's idempotency key.
+/// `inbound_event`, unique by name and the sender's idempotency key. A child
+/// task names its parent task, the step (and attempt) that started it, and
+/// the root of its tree.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -47,6 +57,28 @@ impl MigrationTrait for Migration {
                         .to_owned(),
                 )
                 .await?;
+        }
+        for column in [
+            uuid_null(Lineage::ParentTaskId),
+            uuid_null(Lineage::ParentStepId),
+            integer_null(Lineage::ParentAttempt),
+            uuid_null(Lineage::RootTaskId),
+        ] {
+            let mut column = column;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Task::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        for (name, column) in [
+            ("idx_task_parent_task", "parent_task_id"),
+            ("idx_task_parent_step", "parent_step_id"),
+        ] {
+            create_partial_index(manager, name, "task", column, &format!("{column} IS NOT NULL")).await?;
         }
         create_partial_index(
             manager,
@@ -107,8 +139,23 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(InboundEvent::Table).to_owned())
             .await?;
-        for name in ["idx_workflow_step_wake", "idx_workflow_step_wait_event"] {
+        for name in [
+            "idx_workflow_step_wake",
+            "idx_workflow_step_wait_event",
+            "idx_task_parent_task",
+            "idx_task_parent_step",
+        ] {
             manager.drop_index(Index::drop().name(name).to_owned()).await?;
+        }
+        for column in [
+            Lineage::ParentTaskId,
+            Lineage::ParentStepId,
+            Lineage::ParentAttempt,
+            Lineage::RootTaskId,
+        ] {
+            manager
+                .alter_table(Table::alter().table(Task::Table).drop_column(column).to_owned())
+                .await?;
         }
         for column in [StepWait::Program, StepWait::WakeAt, StepWait::WaitEvent] {
             manager

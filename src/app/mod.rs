@@ -237,6 +237,10 @@ impl App {
             Duration::from_secs(1),
             cancel.child_token(),
         );
+        // Every replica starts the child tasks waiting steps need; an
+        // idempotency key per step attempt makes each one task.
+        let children =
+            service::spawn_children(self.tasker.clone(), Duration::from_secs(1), cancel.child_token());
         let tasker = self.tasker.clone().with_metrics_cache(metrics_cache);
         let state = AppState {
             schema: crate::graphql::schema(tasker.clone(), &self.graphql),
@@ -262,6 +266,7 @@ impl App {
             warn!("the engine task ended abnormally");
         }
         let _ = schedules.await;
+        let _ = children.await;
         // The last sync carries what the engine counted while draining.
         let _ = syncing.await;
         let _ = self.tasker.subscribers().unsubscribe(crate::telemetry::FEED);

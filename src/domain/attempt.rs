@@ -38,6 +38,8 @@ pub enum FailureKind {
     Expression,
     /// A person rejected the step (`rejectStep`).
     Rejected,
+    /// The step's child task failed, was cancelled, or could not be created.
+    ChildTask,
 }
 
 impl FailureKind {
@@ -55,6 +57,7 @@ impl FailureKind {
             FailureKind::Shutdown => "shutdown",
             FailureKind::Expression => "expression",
             FailureKind::Rejected => "rejected",
+            FailureKind::ChildTask => "child_task",
         }
     }
 }

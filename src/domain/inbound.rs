@@ -18,7 +18,12 @@ pub const SIGNATURE_HEADER: &str = "x-tasker-signature";
 /// Why `name` is not a valid event name, if it is not.
 pub fn event_name_problem(name: &str) -> Option<String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/');
-    if name.is_empty() || name.chars().count() > MAX_EVENT_NAME_CHARS {
+    if name.starts_with(super::kind::ENGINE_HANDLER_PREFIX) {
+        Some(format!(
+            "event names starting with {:?} are the engine's",
+            super::kind::ENGINE_HANDLER_PREFIX
+        ))
+    } else if name.is_empty() || name.chars().count() > MAX_EVENT_NAME_CHARS {
         Some(format!(
             "an event name has 1 to {MAX_EVENT_NAME_CHARS} characters"
         ))
@@ -106,6 +111,7 @@ mod tests {
         assert_eq!(event_name_problem("stripe.payment_succeeded"), None);
         assert!(event_name_problem("").is_some());
         assert!(event_name_problem("has space").is_some());
+        assert!(event_name_problem("tasker:task").is_some());
         assert!(event_name_problem(&"x".repeat(201)).is_some());
         assert_eq!(source_of("stripe.payment_succeeded"), "stripe");
         assert_eq!(source_of("github.push.main"), "github");

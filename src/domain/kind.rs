@@ -21,8 +21,11 @@ pub const STEP_VARIABLES: &[&str] = &["context", "parents"];
 /// Longest sleep or approval timeout, in milliseconds (a year).
 pub const MAX_WAIT_MS: u64 = 366 * 86_400_000;
 /// Handler names of the kinds the engine runs itself start with this (so
-/// they can never be a registered handler's name).
+/// they can never be a registered handler's name); so does every name the
+/// engine gives a wait, so no event from outside can have one.
 pub const ENGINE_HANDLER_PREFIX: &str = "tasker:";
+/// What a step waiting for its child task waits for (in place of an event).
+pub const CHILD_WAIT: &str = "tasker:task";
 
 /// A durable sleep: for `ms`, or until the time `until` evaluates to (an
 /// RFC 3339 string).
@@ -63,6 +66,25 @@ pub struct WaitForSpec {
     pub timeout_ms: Option<u64>,
 }
 
+/// A child task: the step creates a task from another template and
+/// completes with its results (fails when it fails).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildTaskSpec {
+    /// Template namespace (default: the parent task's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Template name.
+    pub name: String,
+    /// Template version (default: the highest registered when it starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// A CEL expression over `context` and `parents` giving the child's
+    /// context (an object); none: the parent task's context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}
+
 /// What an event's `match` expression may refer to.
 pub const MATCH_VARIABLES: &[&str] = &["context", "event"];
 
@@ -78,6 +100,8 @@ pub enum StepKind {
     Approval,
     /// Waits for an event.
     WaitFor,
+    /// Runs a child task.
+    Task,
 }
 
 impl StepKind {
@@ -89,6 +113,7 @@ impl StepKind {
             StepKind::Sleep => Some("tasker:sleep"),
             StepKind::Approval => Some("tasker:approval"),
             StepKind::WaitFor => Some("tasker:wait_for"),
+            StepKind::Task => Some("tasker:task"),
         }
     }
 }
@@ -109,16 +134,24 @@ pub struct StepProgram {
     /// A wait for an event instead of a handler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_for: Option<WaitForSpec>,
+    /// A child task instead of a handler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<ChildTaskSpec>,
 }
 
 impl StepProgram {
     /// Its kind.
     pub fn kind(&self) -> StepKind {
-        match (&self.sleep, &self.approval, &self.wait_for) {
-            (Some(_), _, _) => StepKind::Sleep,
-            (None, Some(_), _) => StepKind::Approval,
-            (None, None, Some(_)) => StepKind::WaitFor,
-            (None, None, None) => StepKind::Handler,
+        if self.sleep.is_some() {
+            StepKind::Sleep
+        } else if self.approval.is_some() {
+            StepKind::Approval
+        } else if self.wait_for.is_some() {
+            StepKind::WaitFor
+        } else if self.task.is_some() {
+            StepKind::Task
+        } else {
+            StepKind::Handler
         }
     }
 
@@ -143,12 +176,24 @@ impl StepProgram {
             self.sleep.is_some(),
             self.approval.is_some(),
             self.wait_for.is_some(),
+            self.task.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() > 1 {
             found.push((
                 at.to_owned(),
-                "a step is one of sleep, approval and wait_for, not several".to_owned(),
+                "a step is one of sleep, approval, wait_for and task, not several".to_owned(),
             ));
+        }
+        if let Some(child) = &self.task {
+            if let Some(source) = &child.context {
+                expression(source, "task.context", &mut found);
+            }
+            if child.name.trim().is_empty() {
+                found.push((
+                    format!("{at}.task.name"),
+                    "name the child task's template".to_owned(),
+                ));
+            }
         }
         let kind = self.kind();
         match kind.engine_handler() {
@@ -209,6 +254,7 @@ fn kind_word(kind: StepKind) -> &'static str {
         StepKind::Sleep => "sleep",
         StepKind::Approval => "approval",
         StepKind::WaitFor => "wait_for",
+        StepKind::Task => "task",
     }
 }
 
@@ -262,6 +308,11 @@ pub fn start(program: &StepProgram, context: &Value, parents: &Value, now: DateT
             until: wait.timeout_ms.map(|ms| after(now, ms)),
             event: Some(wait.event.clone()),
         },
+        // The services start the child once the step waits for it.
+        (None, None, None) if program.task.is_some() => Start::Wait {
+            until: None,
+            event: Some(CHILD_WAIT.to_owned()),
+        },
         (None, None, None) => Start::Run,
     }
 }
@@ -288,6 +339,28 @@ fn sleep_end(
     }
     // A time already past ends the sleep at once.
     Ok(until.max(now))
+}
+
+/// The context of the child task a step of `spec` starts: its expression's
+/// value (an object) or, without one, the parent task's context.
+pub fn child_context(spec: &ChildTaskSpec, context: &Value, parents: &Value) -> Result<Value, String> {
+    let Some(source) = &spec.context else {
+        return Ok(context.clone());
+    };
+    let value = Expression::parse(source, STEP_VARIABLES)
+        .and_then(|e| e.evaluate_json(&[("context", context), ("parents", parents)]))
+        .map_err(|e| e.to_string())?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(format!("task.context {source:?} gave {value}, not an object"))
+    }
+}
+
+/// The results of a child task step: the child's id and status, and its
+/// steps' results by name.
+pub fn child_results(task_id: uuid::Uuid, status: &str, results: serde_json::Map<String, Value>) -> Value {
+    json!({ "task_id": task_id, "status": status, "results": results })
 }
 
 /// The results of a sleep that ended.
@@ -364,6 +437,29 @@ mod tests {
     }
 
     #[test]
+    fn a_child_gets_its_own_context_or_its_parents() {
+        let spec: ChildTaskSpec =
+            serde_yaml::from_str("{name: c, context: \"{'order': context.id, 'n': parents.a.n}\"}")
+                .expect("spec");
+        let context = json!({"id": "o-1"});
+        assert_eq!(
+            child_context(&spec, &context, &json!({"a": {"n": 2}})),
+            Ok(json!({"order": "o-1", "n": 2}))
+        );
+        let plain = ChildTaskSpec {
+            context: None,
+            ..spec.clone()
+        };
+        assert_eq!(child_context(&plain, &context, &json!({})), Ok(context.clone()));
+        let list = ChildTaskSpec {
+            context: Some("[1]".into()),
+            ..spec
+        };
+        assert!(child_context(&list, &context, &json!({})).is_err());
+        assert_eq!(program("task: {name: c}").kind(), StepKind::Task);
+    }
+
+    #[test]
     fn approvals_wait_with_or_without_a_timeout() {
         let now = at("2026-12-07T10:00:00Z");
         assert_eq!(
@@ -436,5 +532,12 @@ mod tests {
         );
         assert!(keys("sleep: {ms: 5}", sleep).is_empty());
         assert!(keys("when: context.ok", "noop").is_empty());
+        let task = "tasker:task";
+        assert!(keys("task: {name: child}", task).is_empty());
+        assert_eq!(
+            keys("task: {name: child, context: 'context.('}", task),
+            ["steps[0].task.context"]
+        );
+        assert_eq!(keys("task: {name: ' '}", task), ["steps[0].task.name"]);
     }
 }

@@ -22,6 +22,8 @@ pub enum WaitingFor {
     Approval,
     /// An event from outside.
     Event,
+    /// Its child task.
+    ChildTask,
 }
 
 /// The gate a step waits at once its parents are satisfied.

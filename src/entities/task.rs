@@ -35,6 +35,14 @@ pub struct Model {
     pub flow_strategy: Option<String>,
     /// Waiting for its group's turn since (or, with a later start, from) then.
     pub queued_at: Option<DateTimeUtc>,
+    /// The task whose step started this one, for a child task.
+    pub parent_task_id: Option<Uuid>,
+    /// That step.
+    pub parent_step_id: Option<Uuid>,
+    /// The attempt of that step that started it.
+    pub parent_attempt: Option<i32>,
+    /// The first task of its tree (none: it is a root).
+    pub root_task_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,

@@ -180,6 +180,7 @@ impl CoreMutation {
                 priority: input.priority.map(i64::from),
                 run_at: input.run_at,
                 delay_seconds: input.delay_seconds.map(i64::from),
+                lineage: None,
             })
             .await?;
         Ok(CreateTaskPayload {

@@ -3,6 +3,7 @@
 //! changes and tell the engine about new work.
 
 mod approvals;
+mod children;
 mod error;
 mod flow;
 mod graphs;
@@ -26,6 +27,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use children::spawn_children;
 pub use error::{Error, Result};
 pub use graphs::{ObservedByTemplate, template_key};
 pub use inbound::{EventView, SentEvent};

@@ -47,6 +47,8 @@ pub struct CreateTask {
     pub run_at: Option<DateTime<Utc>>,
     /// Start no step before this many seconds from now (instead of `run_at`).
     pub delay_seconds: Option<i64>,
+    /// For a child task: the task and step that start it.
+    pub lineage: Option<store::Lineage>,
 }
 
 /// Output of [`Tasker::create_task`].
@@ -268,6 +270,7 @@ impl Tasker {
                         run_at,
                         group: group.clone(),
                         step_gates: step_gates.clone(),
+                        lineage: input_ref.lineage,
                     };
                     let row = store::create_task(&mut tx, new, now).await?;
                     let mut admitted = store::Admitted::default();

@@ -68,6 +68,14 @@ pub struct TaskView {
     pub group: Option<(String, u32)>,
     /// Waiting for its group's turn since (or from) then.
     pub queued_at: Option<DateTime<Utc>>,
+    /// For a child task: the task whose step started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<Uuid>,
+    /// For a child task: that step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_step_id: Option<Uuid>,
+    /// The first task of its tree (itself for a task no step started).
+    pub root_task_id: Uuid,
 }
 
 impl TaskView {
@@ -108,6 +116,9 @@ impl TryFrom<task::Model> for TaskView {
                 .flow_key
                 .map(|k| (k, m.flow_limit.and_then(|l| u32::try_from(l).ok()).unwrap_or(0))),
             queued_at: m.queued_at,
+            parent_task_id: m.parent_task_id,
+            parent_step_id: m.parent_step_id,
+            root_task_id: m.root_task_id.unwrap_or(m.id),
         })
     }
 }
@@ -219,6 +230,7 @@ impl StepView {
         match (self.status, self.kind) {
             (StepStatus::Waiting, StepKind::Sleep) => Some(WaitingFor::Sleep),
             (StepStatus::Waiting, StepKind::WaitFor) => Some(WaitingFor::Event),
+            (StepStatus::Waiting, StepKind::Task) => Some(WaitingFor::ChildTask),
             (StepStatus::Waiting, _) => Some(WaitingFor::Approval),
             _ => step_waiting_for(self.status, self.next_attempt_at, self.gate, now),
         }

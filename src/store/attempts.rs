@@ -25,6 +25,7 @@ use super::waits::{record_skips, record_waits};
 use crate::domain::StepStatus;
 use crate::domain::attempt::StepFailure;
 use crate::domain::backoff::{FailureDecision, RetryPolicy};
+use crate::domain::kind::CHILD_WAIT;
 use crate::entities::{step_error, step_result, workflow_step};
 
 /// The outcome of one attempt, as reported by a handler or worker.
@@ -111,7 +112,7 @@ pub async fn record_attempts(
     let events: Vec<String> = reports
         .iter()
         .filter_map(|r| match &r.outcome {
-            AttemptOutcome::Waiting { event, .. } => event.clone(),
+            AttemptOutcome::Waiting { event, .. } => event.clone().filter(|e| e != CHILD_WAIT),
             _ => None,
         })
         .collect();

@@ -22,6 +22,7 @@ use super::txn::WriteTxn;
 use super::waits::{complete_waiting, program_of};
 use crate::domain::StepStatus;
 use crate::domain::inbound::event_matches;
+use crate::domain::kind::CHILD_WAIT;
 use crate::entities::{inbound_event, task, workflow_step};
 
 /// Lock names of events, apart from those of groups, rate keys and handlers.
@@ -157,7 +158,10 @@ pub(crate) async fn deliver_recent(
     rows: &[workflow_step::Model],
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>> {
-    let waiting: Vec<&workflow_step::Model> = rows.iter().filter(|r| r.wait_event.is_some()).collect();
+    let waiting: Vec<&workflow_step::Model> = rows
+        .iter()
+        .filter(|r| r.wait_event.as_deref().is_some_and(|e| e != CHILD_WAIT))
+        .collect();
     if waiting.is_empty() {
         return Ok(Vec::new());
     }

@@ -13,6 +13,7 @@ mod groups;
 mod handler_limits;
 mod ids;
 mod inbound;
+mod lineage;
 mod listing;
 mod loads;
 mod operator;
@@ -40,6 +41,7 @@ pub use gates::{Gated, claim_gated};
 pub use groups::LockedClock;
 pub use handler_limits::HandlerLimits;
 pub use inbound::{MAX_EVENTS_PAGE, NewEvent, StoredEvent, recent_events, record_event};
+pub use lineage::{CHILD_WAIT, children_of, children_to_start, refuse_child};
 pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
 pub use loads::{
     EdgeEnd, edges_of_steps, edges_of_tasks, handlers_with_claimable_work, steps_by_ids, steps_of_tasks,
@@ -58,7 +60,7 @@ pub use schedules::{
 };
 pub use stats::{QueueDepths, queue_depths, tasks_by_status, template_count};
 pub(crate) use tasks::HANDLER_GATE_PREFIX;
-pub use tasks::{FlowGroup, NewTask, StepGate, create_task};
+pub use tasks::{FlowGroup, Lineage, NewTask, StepGate, create_task};
 pub use templates::{
     Registration, StoredTemplate, TemplateHeader, list_namespaces, register_template, template_definitions,
     template_headers,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::claims::ended_at;
 use super::error::{Error, Result};
+use super::lineage::open_children;
 use super::queries::{find_step, find_task};
 use super::readiness::{lock_tasks, promote_children, reconcile_tasks};
 use super::transition::{
@@ -126,6 +127,13 @@ pub async fn cancel_task(
     .ok_or_else(|| Error::Conflict {
         message: format!("task {task_id} changed while it was being cancelled"),
     })?;
+    let mut interrupted_steps: Vec<Uuid> = interrupted_steps;
+    // Its children go with it (and theirs, down the tree).
+    for child in open_children(tx, task_id).await? {
+        let reason = Some(format!("parent task {task_id} was cancelled"));
+        let cancelled = Box::pin(cancel_task(tx, child, reason, now)).await?;
+        interrupted_steps.extend(cancelled.interrupted_steps);
+    }
     Ok(Cancelled {
         task,
         interrupted_steps,

@@ -239,5 +239,7 @@ pub async fn reconcile_tasks(
             .await?,
         );
     }
+    // A finished child task settles the step that started it.
+    super::lineage::settle_parents(tx, &moved, now).await?;
     Ok(moved)
 }

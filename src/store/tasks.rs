@@ -55,6 +55,21 @@ pub struct NewTask<'a> {
     /// One entry per template step: its concurrency group and rate limits
     /// (with either, it waits at a gate once its parents are satisfied).
     pub step_gates: Vec<StepGate>,
+    /// For a child task: the task and step that start it.
+    pub lineage: Option<Lineage>,
+}
+
+/// Where a child task comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lineage {
+    /// The parent task.
+    pub task_id: Uuid,
+    /// Its step that starts the child.
+    pub step_id: Uuid,
+    /// That step's attempt.
+    pub attempt: i32,
+    /// The root of the tree.
+    pub root_task_id: Uuid,
 }
 
 /// What holds a step back at its gate: a concurrency group, rate limits,
@@ -158,11 +173,15 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
         flow_limit: new.group.as_ref().map(|g| int(g.limit)),
         flow_strategy: new.group.as_ref().map(|g| g.strategy.as_str().to_owned()),
         queued_at: queued.then_some(ready_at),
+        parent_task_id: new.lineage.map(|l| l.task_id),
+        parent_step_id: new.lineage.map(|l| l.step_id),
+        parent_attempt: new.lineage.map(|l| l.attempt),
+        root_task_id: new.lineage.map(|l| l.root_task_id),
         created_at: now,
         updated_at: now,
         completed_at: finished.map(|_| now),
     };
-    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 26).await?;
+    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 30).await?;
     let mut tags = new.tags.clone();
     tags.sort();
     tags.dedup();

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod children;
 mod cli;
 mod cli_remote;
 mod cluster;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::model::{ConcurrencySpec, DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemplate, TaskTemplate};
 use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
-use crate::domain::kind::{ApprovalSpec, SleepSpec, StepProgram, WaitForSpec};
+use crate::domain::kind::{ApprovalSpec, ChildTaskSpec, SleepSpec, StepProgram, WaitForSpec};
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateLimitSpec;
 use crate::domain::schedule::ScheduleDecl;
@@ -77,6 +77,7 @@ struct NativeStep {
     sleep: Option<SleepSpec>,
     approval: Option<ApprovalSpec>,
     wait_for: Option<WaitForSpec>,
+    task: Option<ChildTaskSpec>,
 }
 
 /// The Rails gem's format. Keys it used for Ruby class loading are accepted and ignored.
@@ -193,6 +194,7 @@ impl NativeDoc {
                     sleep: s.sleep,
                     approval: s.approval,
                     wait_for: s.wait_for,
+                    task: s.task,
                 };
                 // The engine's kinds carry their own handler name; one written
                 // beside them is kept for validation to refuse.

@@ -214,7 +214,7 @@ fn check_handler(
         if step.external {
             push(
                 format!("steps[{i}].external"),
-                "the engine runs sleep, approval and wait_for steps itself".to_owned(),
+                "the engine runs sleep, approval, wait_for and task steps itself".to_owned(),
             );
         }
         return;
@@ -222,7 +222,7 @@ fn check_handler(
     if step.handler.is_empty() {
         push(
             format!("steps[{i}].handler"),
-            "a step needs a handler (or sleep, approval or wait_for)".to_owned(),
+            "a step needs a handler (or sleep, approval, wait_for or task)".to_owned(),
         );
         return;
     }

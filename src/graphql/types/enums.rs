@@ -96,6 +96,8 @@ pub enum WaitingForKind {
     Approval,
     /// An event (sendEvent or POST /events/{name}); nextAttemptAt is its timeout, if any.
     Event,
+    /// Its child task to finish (Task.children).
+    ChildTask,
 }
 
 /// What a step does.
@@ -110,4 +112,6 @@ pub enum StepKindGql {
     Approval,
     /// Waits for an event (sendEvent or POST /events/{name}), run by the engine.
     WaitFor,
+    /// Runs a child task and completes with its results.
+    Task,
 }

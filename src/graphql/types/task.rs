@@ -10,9 +10,11 @@ use super::enums::{ExecutionStatusKind, TaskStatusKind};
 use super::graph::DependencyGraph;
 use super::step::{Step, Transition};
 use super::tasker;
+use crate::auth::permission::TASK_READ;
 use crate::domain::readiness::{StepCounts, execution_status, is_claimable};
 use crate::graphql::error::GqlResult;
 use crate::graphql::groups::TaskGroup;
+use crate::graphql::guard::require;
 use crate::service::TaskView;
 use crate::store::TaskQuery;
 use std::sync::Arc;
@@ -173,6 +175,38 @@ impl Task {
     /// handler slot (e.g. its scheduled start); null otherwise.
     async fn queue_reason(&self) -> Option<String> {
         self.view.queue_reason(Utc::now())
+    }
+
+    /// For a child task: the task whose `task` step started it (null for a
+    /// root, or when the caller may not read it).
+    async fn parent(&self, ctx: &Context<'_>) -> GqlResult<Option<Task>> {
+        let Some(id) = self.view.parent_task_id else {
+            return Ok(None);
+        };
+        let parent = tasker(ctx)?.task(id).await?;
+        Ok(parent
+            .filter(|t| require(ctx, TASK_READ, Some(&t.namespace)).is_ok())
+            .map(Task::one))
+    }
+
+    /// For a child task: the step that started it.
+    async fn parent_step_id(&self) -> Option<ID> {
+        self.view.parent_step_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The first task of its tree (its own id for a task no step started).
+    async fn root_task_id(&self) -> ID {
+        ID(self.view.root_task_id.to_string())
+    }
+
+    /// Tasks its `task` steps started, oldest first (those the caller may read).
+    async fn children(&self, ctx: &Context<'_>) -> GqlResult<Vec<Task>> {
+        let children = tasker(ctx)?.child_tasks(self.view.id).await?;
+        Ok(children
+            .into_iter()
+            .filter(|t| require(ctx, TASK_READ, Some(&t.namespace)).is_ok())
+            .map(Task::one)
+            .collect())
     }
 
     /// Steps in template order.

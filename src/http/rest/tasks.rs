@@ -118,6 +118,7 @@ pub async fn create(
             priority: input.priority,
             run_at: input.run_at,
             delay_seconds: input.delay_seconds,
+            lineage: None,
         })
         .await?;
     let location = format!("/tasks/{}", created.task.id);

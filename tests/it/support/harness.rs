@@ -99,6 +99,8 @@ impl Harness {
             Tasker::new(store.clone(), handlers, events, clock, settings).with_engine(handle.clone());
         let cancel = CancellationToken::new();
         let join = tokio::spawn(engine.run(cancel.clone()));
+        // Child tasks are started beside the engine, as `serve` does.
+        tasker::service::spawn_children(tasker.clone(), Duration::from_secs(1), cancel.child_token());
         Harness {
             tasker,
             engine: handle,
