@@ -11,6 +11,9 @@ enum StepWait {
     Program,
     WakeAt,
     WaitEvent,
+    MapParent,
+    MapIndex,
+    MapItem,
 }
 
 #[derive(DeriveIden)]
@@ -47,6 +50,9 @@ impl MigrationTrait for Migration {
             json_binary_null(StepWait::Program),
             timestamp_with_time_zone_null(StepWait::WakeAt),
             string_len_null(StepWait::WaitEvent, 200),
+            uuid_null(StepWait::MapParent),
+            integer_null(StepWait::MapIndex),
+            json_binary_null(StepWait::MapItem),
         ] {
             let mut column = column;
             manager
@@ -74,6 +80,14 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        create_partial_index(
+            manager,
+            "idx_workflow_step_map_parent",
+            "workflow_step",
+            "map_parent",
+            "map_parent IS NOT NULL",
+        )
+        .await?;
         for (name, column) in [
             ("idx_task_parent_task", "parent_task_id"),
             ("idx_task_parent_step", "parent_step_id"),
@@ -144,6 +158,7 @@ impl MigrationTrait for Migration {
             "idx_workflow_step_wait_event",
             "idx_task_parent_task",
             "idx_task_parent_step",
+            "idx_workflow_step_map_parent",
         ] {
             manager.drop_index(Index::drop().name(name).to_owned()).await?;
         }
@@ -157,7 +172,14 @@ impl MigrationTrait for Migration {
                 .alter_table(Table::alter().table(Task::Table).drop_column(column).to_owned())
                 .await?;
         }
-        for column in [StepWait::Program, StepWait::WakeAt, StepWait::WaitEvent] {
+        for column in [
+            StepWait::Program,
+            StepWait::WakeAt,
+            StepWait::WaitEvent,
+            StepWait::MapParent,
+            StepWait::MapIndex,
+            StepWait::MapItem,
+        ] {
             manager
                 .alter_table(
                     Table::alter()

@@ -37,7 +37,12 @@ pub enum Shape {
     Fanout20,
     /// 50 steps, each with one to three earlier parents (fixed pseudo-random layout).
     Mixed50,
+    /// a → map over 1,000 items → c: 1,003 steps, 1,000 of them made at run time.
+    Map1000,
 }
+
+/// Items of the `map1000` shape.
+const MAP_ITEMS: usize = 1_000;
 
 impl FromStr for Shape {
     type Err = String;
@@ -47,8 +52,9 @@ impl FromStr for Shape {
             "diamond" => Ok(Shape::Diamond),
             "fanout20" => Ok(Shape::Fanout20),
             "mixed50" => Ok(Shape::Mixed50),
+            "map1000" => Ok(Shape::Map1000),
             other => Err(format!(
-                "unknown shape {other:?}: use linear4, diamond, fanout20 or mixed50"
+                "unknown shape {other:?}: use linear4, diamond, fanout20, mixed50 or map1000"
             )),
         }
     }
@@ -62,6 +68,7 @@ impl Shape {
             Shape::Diamond => "diamond",
             Shape::Fanout20 => "fanout20",
             Shape::Mixed50 => "mixed50",
+            Shape::Map1000 => "map1000",
         }
     }
 
@@ -98,12 +105,16 @@ impl Shape {
                     (s(i), parents.into_iter().map(s).collect())
                 })
                 .collect(),
+            Shape::Map1000 => vec![(s(0), vec![]), (s(1), vec![s(0)]), (s(2), vec![s(1)])],
         }
     }
 
-    /// Steps per task.
+    /// Steps per task (a map's instances included).
     pub fn steps(self) -> usize {
-        self.edges().len()
+        match self {
+            Shape::Map1000 => 3 + MAP_ITEMS,
+            _ => self.edges().len(),
+        }
     }
 
     /// The template document (namespace `bench`).
@@ -117,6 +128,18 @@ impl Shape {
             "namespace: {namespace}\nname: {}\nversion: 1.0.0\nsteps:\n",
             self.name()
         );
+        if self == Shape::Map1000 {
+            let items: Vec<String> = (0..MAP_ITEMS).map(|i| i.to_string()).collect();
+            yaml.push_str(&format!(
+                "  - {{name: s00, handler: echo, config: {{items: [{}]}}}}\n",
+                items.join(", ")
+            ));
+            yaml.push_str(&format!(
+                "  - {{name: s01, handler: noop, depends_on: [s00], map: {{over: parents.s00.config.items, max_items: {MAP_ITEMS}}}}}\n"
+            ));
+            yaml.push_str("  - {name: s02, handler: noop, depends_on: [s01]}\n");
+            return yaml;
+        }
         for (name, parents) in self.edges() {
             yaml.push_str(&format!(
                 "  - {{name: {name}, handler: noop, depends_on: [{}]}}\n",
@@ -460,6 +483,7 @@ mod tests {
             (Shape::Diamond, 4),
             (Shape::Fanout20, 22),
             (Shape::Mixed50, 50),
+            (Shape::Map1000, 3),
         ] {
             let template = parse_template(&shape.template()).expect("parses");
             validate_template(&template, &registry, Default::default()).expect("valid");

@@ -25,7 +25,7 @@ pub(super) enum Observed {
 
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
-    /// Workflow shape: linear4, diamond, fanout20 or mixed50 (repeatable).
+    /// Workflow shape: linear4, diamond, fanout20, mixed50 or map1000 (repeatable).
     #[arg(long = "shape", default_value = "linear4", value_name = "SHAPE")]
     pub(super) shapes: Vec<Shape>,
     /// Tasks measured one at a time (0 skips the latency run).

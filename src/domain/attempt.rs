@@ -40,6 +40,8 @@ pub enum FailureKind {
     Rejected,
     /// The step's child task failed, was cancelled, or could not be created.
     ChildTask,
+    /// An instance of the map step failed for good.
+    MapItem,
 }
 
 impl FailureKind {
@@ -58,6 +60,7 @@ impl FailureKind {
             FailureKind::Expression => "expression",
             FailureKind::Rejected => "rejected",
             FailureKind::ChildTask => "child_task",
+            FailureKind::MapItem => "map_item",
         }
     }
 }

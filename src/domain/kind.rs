@@ -85,6 +85,28 @@ pub struct ChildTaskSpec {
     pub context: Option<String>,
 }
 
+/// Dynamic fan-out: one instance of the step per item of a list, each run
+/// by the step's handler with its item and index; the step completes with
+/// the instances' results in item order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSpec {
+    /// A CEL expression over `context` and `parents` giving the list.
+    pub over: String,
+    /// Most items (a longer list fails the step).
+    #[serde(default = "default_max_items")]
+    pub max_items: u32,
+}
+
+/// Default `max_items`.
+pub const DEFAULT_MAX_ITEMS: u32 = 1_000;
+/// Highest `max_items`.
+pub const MAX_MAP_ITEMS: u32 = 10_000;
+
+fn default_max_items() -> u32 {
+    DEFAULT_MAX_ITEMS
+}
+
 /// What an event's `match` expression may refer to.
 pub const MATCH_VARIABLES: &[&str] = &["context", "event"];
 
@@ -102,6 +124,8 @@ pub enum StepKind {
     WaitFor,
     /// Runs a child task.
     Task,
+    /// Runs its handler once per item of a list.
+    Map,
 }
 
 impl StepKind {
@@ -114,6 +138,7 @@ impl StepKind {
             StepKind::Approval => Some("tasker:approval"),
             StepKind::WaitFor => Some("tasker:wait_for"),
             StepKind::Task => Some("tasker:task"),
+            StepKind::Map => None,
         }
     }
 }
@@ -137,6 +162,9 @@ pub struct StepProgram {
     /// A child task instead of a handler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<ChildTaskSpec>,
+    /// Its handler once per item of a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<MapSpec>,
 }
 
 impl StepProgram {
@@ -150,6 +178,8 @@ impl StepProgram {
             StepKind::WaitFor
         } else if self.task.is_some() {
             StepKind::Task
+        } else if self.map.is_some() {
+            StepKind::Map
         } else {
             StepKind::Handler
         }
@@ -177,12 +207,22 @@ impl StepProgram {
             self.approval.is_some(),
             self.wait_for.is_some(),
             self.task.is_some(),
+            self.map.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() > 1 {
             found.push((
                 at.to_owned(),
-                "a step is one of sleep, approval, wait_for and task, not several".to_owned(),
+                "a step is one of sleep, approval, wait_for, task and map, not several".to_owned(),
             ));
+        }
+        if let Some(map) = &self.map {
+            expression(&map.over, "map.over", &mut found);
+            if !(1..=MAX_MAP_ITEMS).contains(&map.max_items) {
+                found.push((
+                    format!("{at}.map.max_items"),
+                    format!("must be between 1 and {MAX_MAP_ITEMS}"),
+                ));
+            }
         }
         if let Some(child) = &self.task {
             if let Some(source) = &child.context {
@@ -255,6 +295,7 @@ fn kind_word(kind: StepKind) -> &'static str {
         StepKind::Approval => "approval",
         StepKind::WaitFor => "wait_for",
         StepKind::Task => "task",
+        StepKind::Map => "map",
     }
 }
 
@@ -275,6 +316,8 @@ pub enum Start {
     },
     /// An expression could not be evaluated: the attempt fails for good.
     Fail(String),
+    /// A map: one instance per item (an empty list completes at once).
+    Expand(Vec<Value>),
 }
 
 fn after(now: DateTime<Utc>, ms: u64) -> DateTime<Utc> {
@@ -308,6 +351,10 @@ pub fn start(program: &StepProgram, context: &Value, parents: &Value, now: DateT
             until: wait.timeout_ms.map(|ms| after(now, ms)),
             event: Some(wait.event.clone()),
         },
+        (None, None, None) if program.map.is_some() => match map_items(program, &vars) {
+            Ok(items) => Start::Expand(items),
+            Err(e) => Start::Fail(e),
+        },
         // The services start the child once the step waits for it.
         (None, None, None) if program.task.is_some() => Start::Wait {
             until: None,
@@ -339,6 +386,26 @@ fn sleep_end(
     }
     // A time already past ends the sleep at once.
     Ok(until.max(now))
+}
+
+fn map_items(program: &StepProgram, vars: &[(&str, &Value)]) -> Result<Vec<Value>, String> {
+    let Some(map) = &program.map else {
+        return Ok(Vec::new());
+    };
+    let value = Expression::parse(&map.over, STEP_VARIABLES)
+        .and_then(|e| e.evaluate_json(vars))
+        .map_err(|e| e.to_string())?;
+    let Value::Array(items) = value else {
+        return Err(format!("map.over {:?} gave {value}, not a list", map.over));
+    };
+    if items.len() > map.max_items as usize {
+        return Err(format!(
+            "map.over gave {} items, more than max_items {}",
+            items.len(),
+            map.max_items
+        ));
+    }
+    Ok(items)
 }
 
 /// The context of the child task a step of `spec` starts: its expression's
@@ -460,6 +527,31 @@ mod tests {
     }
 
     #[test]
+    fn a_map_expands_over_its_list_up_to_max_items() {
+        let now = at("2026-12-07T10:00:00Z");
+        let p = program("map: {over: parents.list.files, max_items: 3}");
+        assert_eq!(p.kind(), StepKind::Map);
+        let parents = json!({"list": {"files": ["a", "b"]}});
+        assert_eq!(
+            start(&p, &json!({}), &parents, now),
+            Start::Expand(vec![json!("a"), json!("b")])
+        );
+        assert_eq!(
+            start(&p, &json!({}), &json!({"list": {"files": []}}), now),
+            Start::Expand(vec![])
+        );
+        let many = json!({"list": {"files": [1, 2, 3, 4]}});
+        assert!(matches!(start(&p, &json!({}), &many, now), Start::Fail(m) if m.contains("max_items")));
+        let scalar = json!({"list": {"files": 7}});
+        assert!(matches!(start(&p, &json!({}), &scalar, now), Start::Fail(m) if m.contains("not a list")));
+        let skipped = program("when: 'false'\nmap: {over: '[1]'}");
+        assert!(matches!(
+            start(&skipped, &json!({}), &json!({}), now),
+            Start::Skip(_)
+        ));
+    }
+
+    #[test]
     fn approvals_wait_with_or_without_a_timeout() {
         let now = at("2026-12-07T10:00:00Z");
         assert_eq!(
@@ -539,5 +631,11 @@ mod tests {
             ["steps[0].task.context"]
         );
         assert_eq!(keys("task: {name: ' '}", task), ["steps[0].task.name"]);
+        assert!(keys("map: {over: context.items}", "noop").is_empty());
+        assert_eq!(keys("map: {over: 'context.('}", "noop"), ["steps[0].map.over"]);
+        assert_eq!(
+            keys("map: {over: '[]', max_items: 0}", "noop"),
+            ["steps[0].map.max_items"]
+        );
     }
 }

@@ -24,6 +24,8 @@ pub enum WaitingFor {
     Event,
     /// Its child task.
     ChildTask,
+    /// The instances of its map.
+    MapItems,
 }
 
 /// The gate a step waits at once its parents are satisfied.

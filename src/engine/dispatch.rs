@@ -20,11 +20,10 @@ use uuid::fmt::Hyphenated;
 use super::scheduler::Report;
 use super::{Running, Shared, TaskInputs};
 use crate::domain::attempt::{FailureKind, StepFailure, check_storable_json, idempotency_key};
-use crate::domain::kind::{self, Start, StepProgram};
 use crate::entities::workflow_step;
 use crate::events::{Event, EventName};
 use crate::handlers::{StepContext, StepHandler};
-use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs};
+use crate::store::{AttemptOutcome, AttemptReport, DispatchInputs, dispatch_inputs, program_outcome};
 use crate::telemetry::attempt_spans::{self, Ending, FinishedAttempt};
 use crate::telemetry::traces;
 
@@ -93,41 +92,13 @@ pub(super) async fn start(
             continue;
         };
         let parent_results = parents.remove(&step.id).unwrap_or_default();
-        if let Some(outcome) = program_outcome(&step, &task, &parent_results, shared.clock.now()) {
+        if let Some(outcome) = program_outcome(&step, &task.context, &parent_results, shared.clock.now()) {
             settled.push(report(&step, Some(outcome)));
             continue;
         }
         spawn_attempt(shared, step, task, parent_results, reports.clone());
     }
     settled
-}
-
-/// What becomes of a claimed step with a program (a condition or a kind the
-/// engine runs itself) without calling a handler; none when its handler runs.
-fn program_outcome(
-    step: &workflow_step::Model,
-    task: &TaskInputs,
-    parents: &Map<String, Value>,
-    now: chrono::DateTime<Utc>,
-) -> Option<AttemptOutcome> {
-    let json = step.program.as_ref()?;
-    let program: StepProgram = match serde_json::from_value(json.clone()) {
-        Ok(program) => program,
-        Err(e) => {
-            return failed(
-                FailureKind::Dispatch,
-                format!("the step's program cannot be read: {e}"),
-                false,
-            );
-        }
-    };
-    let parents = Value::Object(parents.clone());
-    match kind::start(&program, &task.context, &parents, now) {
-        Start::Run => None,
-        Start::Skip(reason) => Some(AttemptOutcome::Skipped(reason)),
-        Start::Wait { until, event } => Some(AttemptOutcome::Waiting { until, event }),
-        Start::Fail(message) => failed(FailureKind::Expression, message, false),
-    }
 }
 
 async fn load_inputs(
@@ -242,6 +213,10 @@ async fn run_attempt(
         context: task.context,
         config: step.config.clone(),
         parent_results,
+        map_item: step
+            .map_index
+            .and_then(|i| u32::try_from(i).ok())
+            .map(|i| (i, step.map_item.clone().unwrap_or(Value::Null))),
         cancel,
     };
     let namespace = task.namespace;
@@ -292,7 +267,9 @@ fn ending(outcome: Option<&AttemptOutcome>) -> Ending {
             Ending::Failed(failure.kind.as_str(), failure.message.clone())
         }
         // Handlers never report these: the engine decides them without one.
-        Some(AttemptOutcome::Skipped(_) | AttemptOutcome::Waiting { .. }) => Ending::Completed,
+        Some(AttemptOutcome::Skipped(_) | AttemptOutcome::Waiting { .. } | AttemptOutcome::Expand(_)) => {
+            Ending::Completed
+        }
     }
 }
 

@@ -44,6 +44,12 @@ pub struct Model {
     pub wake_at: Option<DateTimeUtc>,
     /// While WAITING for an event: its name.
     pub wait_event: Option<String>,
+    /// For an instance of a map: the map step.
+    pub map_parent: Option<Uuid>,
+    /// Its position in the map's list.
+    pub map_index: Option<i32>,
+    /// Its item.
+    pub map_item: Option<Json>,
     pub lease_owner: Option<String>,
     pub lease_token: Option<Uuid>,
     pub lease_expires_at: Option<DateTimeUtc>,

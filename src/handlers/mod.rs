@@ -36,6 +36,8 @@ pub struct StepContext {
     pub config: Value,
     /// Results of the parents, by step name (null for a parent without results).
     pub parent_results: Map<String, Value>,
+    /// For an instance of a map: its index and item.
+    pub map_item: Option<(u32, Value)>,
     /// Cancelled when the step is cancelled, resolved, times out or its lease is lost:
     /// long-running handlers should stop early.
     pub cancel: CancellationToken,

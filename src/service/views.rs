@@ -166,6 +166,8 @@ pub struct StepView {
     pub kind: StepKind,
     /// Its `when` condition, if it has one.
     pub condition: Option<String>,
+    /// For an instance of a map: the map step, its index and its item.
+    pub map: Option<(Uuid, u32, Value)>,
 }
 
 impl TryFrom<workflow_step::Model> for StepView {
@@ -195,6 +197,14 @@ impl TryFrom<workflow_step::Model> for StepView {
             .unwrap_or_default();
         Ok(Self {
             kind: program.kind(),
+            map: match (m.map_parent, m.map_index) {
+                (Some(parent), Some(index)) => Some((
+                    parent,
+                    u32::try_from(index).unwrap_or(0),
+                    m.map_item.unwrap_or(Value::Null),
+                )),
+                _ => None,
+            },
             condition: program.when,
             status: parse(&m.status, "step status")?,
             id: m.id,
@@ -231,6 +241,7 @@ impl StepView {
             (StepStatus::Waiting, StepKind::Sleep) => Some(WaitingFor::Sleep),
             (StepStatus::Waiting, StepKind::WaitFor) => Some(WaitingFor::Event),
             (StepStatus::Waiting, StepKind::Task) => Some(WaitingFor::ChildTask),
+            (StepStatus::Waiting, StepKind::Map) => Some(WaitingFor::MapItems),
             (StepStatus::Waiting, _) => Some(WaitingFor::Approval),
             _ => step_waiting_for(self.status, self.next_attempt_at, self.gate, now),
         }

@@ -112,6 +112,7 @@ impl Tasker {
         *self.gate_cursor() = cursor;
         let mut inputs = store::dispatch_inputs(self.store.reader(), &rows, &|_| false).await?;
         let mut claimed = Vec::with_capacity(rows.len());
+        let mut settled = Vec::new();
         for row in rows {
             let attempt = u32::try_from(row.attempts).unwrap_or(0);
             let task = inputs.tasks.get(&row.task_id);
@@ -121,6 +122,17 @@ impl Tasker {
             let (Some(lease_token), Some(lease_expires_at)) = (row.lease_token, row.lease_expires_at) else {
                 continue;
             };
+            // A false condition or a map's expansion is the engine's to
+            // record, not the worker's to run.
+            if let Some(outcome) = store::program_outcome(&row, &context, &parent_results, now) {
+                settled.push(AttemptReport {
+                    step_id: row.id,
+                    task_id: row.task_id,
+                    lease_token,
+                    outcome,
+                });
+                continue;
+            }
             claimed.push(ClaimedStep {
                 attempt,
                 idempotency_key: idempotency_key(row.task_id, &row.name, attempt),
@@ -131,6 +143,16 @@ impl Tasker {
                 traceparent,
                 step: row.try_into()?,
             });
+        }
+        if !settled.is_empty() {
+            let settled = &settled;
+            self.write(|mut tx| async move {
+                let mut jitter = rand::random::<f64>;
+                store::record_attempts(&mut tx, settled, &mut jitter, None, now).await?;
+                Ok(((), tx))
+            })
+            .await?;
+            self.wake_groups();
         }
         Ok(claimed)
     }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::claims::{Claim, lease_and_error_cleared, lease_cleared};
 use super::error::{Error, Result};
 use super::ids::any_of;
+use super::maps::{record_expansions, settle_maps};
 use super::readiness::{lock_tasks, promote_children, reconcile_tasks};
 use super::transition::{StepMove, move_steps, null_time};
 use super::txn::{WriteTxn, insert_all};
@@ -51,6 +52,8 @@ pub enum AttemptOutcome {
     Failed(StepFailure),
     /// The step's `when` condition was false (the reason says so).
     Skipped(String),
+    /// A map's list: one instance of the step per item.
+    Expand(Vec<Value>),
     /// A sleep, approval or wait for an event waits, until the time given
     /// if any.
     Waiting {
@@ -134,6 +137,16 @@ pub async fn record_attempts(
     let mut satisfied = completed_ids;
     satisfied.extend(record_skips(tx, reports, &mut results, now).await?);
     record_waits(tx, reports, &mut results, now).await?;
+    record_expansions(tx, reports, &mut results, now).await?;
+    // Instances that ended may finish their map.
+    let instances: Vec<workflow_step::Model> = results
+        .iter()
+        .filter_map(|r| match r {
+            ReportResult::Applied(step) if step.map_parent.is_some() => Some((**step).clone()),
+            _ => None,
+        })
+        .collect();
+    settle_maps(tx, &instances, now).await?;
 
     let promotion = promote_children(tx, &satisfied, continuation, now).await?;
     let moved = reconcile_tasks(tx, &task_ids, now).await?;
@@ -347,4 +360,43 @@ pub(crate) async fn fail_step(
         };
         (row, error)
     }))
+}
+
+/// What becomes of a claimed step with a program (a condition, a map or a
+/// kind the engine runs itself) without calling a handler, given its task's
+/// `context` and its `parents`' results; none when its handler runs.
+pub fn program_outcome(
+    step: &workflow_step::Model,
+    context: &Value,
+    parents: &serde_json::Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Option<AttemptOutcome> {
+    use crate::domain::attempt::FailureKind;
+    use crate::domain::kind::{Start, StepProgram, start};
+    let json = step.program.as_ref()?;
+    let failed = |kind, message| {
+        Some(AttemptOutcome::Failed(StepFailure {
+            message,
+            kind,
+            retryable: false,
+            retry_after: None,
+        }))
+    };
+    let program: StepProgram = match serde_json::from_value(json.clone()) {
+        Ok(program) => program,
+        Err(e) => {
+            return failed(
+                FailureKind::Dispatch,
+                format!("the step's program cannot be read: {e}"),
+            );
+        }
+    };
+    match start(&program, context, &Value::Object(parents.clone()), now) {
+        Start::Run => None,
+        Start::Skip(reason) => Some(AttemptOutcome::Skipped(reason)),
+        Start::Wait { until, event } => Some(AttemptOutcome::Waiting { until, event }),
+        Start::Fail(message) => failed(FailureKind::Expression, message),
+        Start::Expand(items) if items.is_empty() => Some(AttemptOutcome::Completed(Value::Array(items))),
+        Start::Expand(items) => Some(AttemptOutcome::Expand(items)),
+    }
 }

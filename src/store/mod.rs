@@ -16,6 +16,7 @@ mod inbound;
 mod lineage;
 mod listing;
 mod loads;
+mod maps;
 mod operator;
 mod queries;
 mod rates;
@@ -32,7 +33,7 @@ mod waits;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 pub use admission::{AdmitScope, Admitted, admit_tasks};
-pub use attempts::{AttemptOutcome, AttemptReport, Recorded, ReportResult, record_attempts};
+pub use attempts::{AttemptOutcome, AttemptReport, Recorded, ReportResult, program_outcome, record_attempts};
 pub use claims::{Claim, ClaimFilter, ExpiredLease, claim_steps, expired_leases, heartbeat, renew_leases};
 pub use connect::{ConnectSettings, backend_of};
 pub use durations::{ObservedStep, recent_step_durations};

@@ -270,6 +270,9 @@ pub async fn resolve_step(
         insert_all(tx.conn(), vec![row], 5).await?;
     }
     promote_children(tx, &[step.id], None, now).await?;
+    if step.map_parent.is_some() {
+        super::maps::settle_maps(tx, std::slice::from_ref(&step), now).await?;
+    }
     reconcile_tasks(tx, &[step.task_id], now).await?;
     Ok(step)
 }

@@ -257,6 +257,9 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             }),
             wake_at: Set(None),
             wait_event: Set(None),
+            map_parent: Set(None),
+            map_index: Set(None),
+            map_item: Set(None),
             lease_owner: Set(None),
             lease_token: Set(None),
             lease_expires_at: Set(None),
@@ -284,7 +287,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
             })?;
         }
     }
-    insert_all(tx.conn(), steps, 29).await?;
+    insert_all(tx.conn(), steps, super::maps::STEP_COLUMNS).await?;
 
     let edges: Vec<step_edge::ActiveModel> = (0..dag.len())
         .flat_map(|child| {

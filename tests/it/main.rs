@@ -18,6 +18,7 @@ mod http;
 mod inbound;
 mod kinds;
 mod leases;
+mod maps;
 mod metrics_cache;
 mod observability;
 mod operations;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::model::{ConcurrencySpec, DEFAULT_NAMESPACE, DEFAULT_VERSION, StepTemplate, TaskTemplate};
 use crate::domain::backoff::RetrySpec;
 use crate::domain::error::{TemplateError, TemplateProblem};
-use crate::domain::kind::{ApprovalSpec, ChildTaskSpec, SleepSpec, StepProgram, WaitForSpec};
+use crate::domain::kind::{ApprovalSpec, ChildTaskSpec, MapSpec, SleepSpec, StepProgram, WaitForSpec};
 use crate::domain::priority::Priority;
 use crate::domain::rate::RateLimitSpec;
 use crate::domain::schedule::ScheduleDecl;
@@ -78,6 +78,7 @@ struct NativeStep {
     approval: Option<ApprovalSpec>,
     wait_for: Option<WaitForSpec>,
     task: Option<ChildTaskSpec>,
+    map: Option<MapSpec>,
 }
 
 /// The Rails gem's format. Keys it used for Ruby class loading are accepted and ignored.
@@ -195,6 +196,7 @@ impl NativeDoc {
                     approval: s.approval,
                     wait_for: s.wait_for,
                     task: s.task,
+                    map: s.map,
                 };
                 // The engine's kinds carry their own handler name; one written
                 // beside them is kept for validation to refuse.

@@ -98,6 +98,8 @@ pub enum WaitingForKind {
     Event,
     /// Its child task to finish (Task.children).
     ChildTask,
+    /// Its map instances to finish.
+    MapItems,
 }
 
 /// What a step does.
@@ -114,4 +116,6 @@ pub enum StepKindGql {
     WaitFor,
     /// Runs a child task and completes with its results.
     Task,
+    /// Runs its handler once per item of a list (instances carry mapIndex).
+    Map,
 }

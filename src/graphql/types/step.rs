@@ -70,6 +70,24 @@ impl Step {
         self.view.kind.into()
     }
 
+    /// For an instance of a map: its position in the map's list.
+    async fn map_index(&self) -> Option<u32> {
+        self.view.map.as_ref().map(|(_, index, _)| *index)
+    }
+
+    /// For an instance of a map: its item.
+    async fn map_item(&self) -> Option<Json<&Value>> {
+        self.view.map.as_ref().map(|(_, _, item)| Json(item))
+    }
+
+    /// For an instance of a map: the map step it belongs to.
+    async fn map_step_id(&self) -> Option<ID> {
+        self.view
+            .map
+            .as_ref()
+            .map(|(parent, _, _)| ID(parent.to_string()))
+    }
+
     /// Its `when` condition (CEL over `context` and `parents`), if it has one:
     /// when false the step is SKIPPED.
     async fn condition(&self) -> Option<&str> {

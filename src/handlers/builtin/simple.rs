@@ -16,13 +16,19 @@ impl StepHandler for Noop {
     }
 }
 
-/// Returns `{"config": <its config>, "parents": {<parent>: <results>}}`.
+/// Returns `{"config": <its config>, "parents": {<parent>: <results>}}`, with
+/// `index` and `item` for an instance of a map.
 pub struct Echo;
 
 #[async_trait::async_trait]
 impl StepHandler for Echo {
     async fn handle(&self, ctx: StepContext) -> Result<Value, HandlerError> {
-        Ok(json!({"config": ctx.config, "parents": ctx.parent_results}))
+        let mut out = json!({"config": ctx.config, "parents": ctx.parent_results});
+        if let (Some((index, item)), Some(map)) = (ctx.map_item, out.as_object_mut()) {
+            map.insert("index".to_owned(), json!(index));
+            map.insert("item".to_owned(), item);
+        }
+        Ok(out)
     }
 }
 
@@ -137,6 +143,7 @@ mod tests {
             context: Arc::new(json!({})),
             config,
             parent_results: parents,
+            map_item: None,
             cancel: CancellationToken::new(),
         }
     }
