@@ -181,7 +181,7 @@ pub async fn create_task(tx: &mut WriteTxn, new: NewTask<'_>, now: DateTime<Utc>
         updated_at: now,
         completed_at: finished.map(|_| now),
     };
-    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 30).await?;
+    insert_all(tx.conn(), vec![task::ActiveModel::from(row.clone())], 29).await?;
     let mut tags = new.tags.clone();
     tags.sort();
     tags.dedup();
