@@ -28,9 +28,9 @@ use crate::telemetry::attempt_spans::{self, Ending, FinishedAttempt};
 use crate::telemetry::traces;
 
 /// Start the claimed steps: handlers run in their own tasks and report over
-/// `reports`; the outcomes of steps the engine runs itself (a false
-/// condition, a sleep or approval starting to wait) are returned at once, for
-/// the scheduler's next turn.
+/// `reports`; the outcomes the engine decides itself (a false condition, a
+/// map's expansion, a sleep, approval, wait for an event or child task
+/// beginning to wait) are returned at once, for the scheduler's next turn.
 pub(super) async fn start(
     shared: &Arc<Shared>,
     steps: Vec<workflow_step::Model>,

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::support::{
-    Harness, Runs, TestDb, most_at_once, open_store, step_runs, test_engine_options, wait_all_complete,
+    Harness, Pairs, Runs, TestDb, most_at_once, open_store, step_runs, test_engine_options, wait_all_complete,
 };
 
 crate::on_both_backends! {
@@ -33,8 +33,8 @@ const STEP_LIMIT: &str = "name: sync
 steps:
   - {name: prepare, handler: noop}
   - name: call_api
-    handler: sleep
-    config: {ms: 15}
+    handler: pairs
+    config: {ms: 15, key: customer}
     depends_on: [prepare]
     concurrency: {key: context.customer, limit: 2}
   - {name: finish, handler: noop, depends_on: [call_api]}
@@ -50,13 +50,17 @@ async fn create(h: &Harness, name: &str, context: Value) -> Result<Uuid, Error> 
 }
 
 async fn step_limit(db: &TestDb) {
-    let h = Harness::start(db).await;
+    // The first run of each customer waits for a second to start, so the
+    // limit of two is seen used without depending on timing.
+    let (mine, theirs) = (HandlerRegistry::with_builtins(), HandlerRegistry::with_builtins());
+    Pairs::install(&[&mine, &theirs]);
+    let h = Harness::start_with(db, mine, test_engine_options()).await;
     h.register(STEP_LIMIT).await;
     // A second engine on the same database competes for the same groups.
     let store = open_store(db).await;
     let other = Engine::new(
         store,
-        HandlerRegistry::with_builtins(),
+        theirs,
         EventBus::new(1_000),
         Arc::new(SystemClock),
         test_engine_options(),
