@@ -75,9 +75,18 @@ impl Tasker {
         Ok(started)
     }
 
-    /// The child tasks of `id`, oldest first.
+    /// The child tasks of task `id`, oldest first.
     pub async fn child_tasks(&self, id: uuid::Uuid) -> Result<Vec<super::TaskView>> {
-        store::children_of(self.store.reader(), id)
+        self.children(id, false).await
+    }
+
+    /// The child tasks step `id` started (one per attempt), oldest first.
+    pub async fn step_child_tasks(&self, id: uuid::Uuid) -> Result<Vec<super::TaskView>> {
+        self.children(id, true).await
+    }
+
+    async fn children(&self, id: uuid::Uuid, by_step: bool) -> Result<Vec<super::TaskView>> {
+        store::children_of(self.store.reader(), id, by_step)
             .await?
             .into_iter()
             .map(super::TaskView::try_from)

@@ -206,10 +206,19 @@ pub(crate) async fn open_children(tx: &WriteTxn, task_id: Uuid) -> Result<Vec<Uu
         .await?)
 }
 
-/// The children of `task_id`, oldest first.
-pub async fn children_of(conn: &impl sea_orm::ConnectionTrait, task_id: Uuid) -> Result<Vec<task::Model>> {
+/// The children of the task (or, with `by_step`, of the step) `id`, oldest first.
+pub async fn children_of(
+    conn: &impl sea_orm::ConnectionTrait,
+    id: Uuid,
+    by_step: bool,
+) -> Result<Vec<task::Model>> {
+    let column = if by_step {
+        task::Column::ParentStepId
+    } else {
+        task::Column::ParentTaskId
+    };
     Ok(task::Entity::find()
-        .filter(task::Column::ParentTaskId.eq(task_id))
+        .filter(column.eq(id))
         .order_by_asc(task::Column::CreatedAt)
         .order_by_asc(task::Column::Id)
         .all(conn)

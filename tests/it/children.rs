@@ -90,7 +90,7 @@ async fn chain(db: &TestDb) {
     let seen = run(
         &schema,
         &h.tasker,
-        "query($id: ID!) { task(id: $id) { rootTaskId parent { id } steps { name kind }
+        "query($id: ID!) { task(id: $id) { rootTaskId parent { id } steps { name kind childTasks { id } }
            children { id parentStepId children { id rootTaskId parent { id } } } } }",
         json!({"id": top.to_string()}),
     )
@@ -98,7 +98,11 @@ async fn chain(db: &TestDb) {
     let task = &seen["data"]["task"];
     assert_eq!(task["rootTaskId"], json!(top.to_string()), "{seen}");
     assert_eq!(task["parent"], json!(null));
-    assert_eq!(task["steps"][1], json!({"name": "run_middle", "kind": "TASK"}));
+    assert_eq!(
+        task["steps"][1],
+        json!({"name": "run_middle", "kind": "TASK", "childTasks": [{"id": middle.to_string()}]})
+    );
+    assert_eq!(task["steps"][0]["childTasks"], json!([]));
     assert_eq!(task["children"][0]["id"], json!(middle.to_string()));
     assert_eq!(task["children"][0]["parentStepId"], json!(run_middle.to_string()));
     assert_eq!(

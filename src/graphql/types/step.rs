@@ -70,6 +70,25 @@ impl Step {
         self.view.kind.into()
     }
 
+    /// The child tasks a `task` step started, one per attempt, oldest first
+    /// (those the caller may read).
+    async fn child_tasks(&self, ctx: &Context<'_>) -> GqlResult<Vec<Task>> {
+        if self.view.kind != crate::domain::kind::StepKind::Task {
+            return Ok(Vec::new());
+        }
+        let children = crate::graphql::types::tasker(ctx)?
+            .step_child_tasks(self.view.id)
+            .await?;
+        Ok(children
+            .into_iter()
+            .filter(|t| {
+                crate::graphql::guard::require(ctx, crate::auth::permission::TASK_READ, Some(&t.namespace))
+                    .is_ok()
+            })
+            .map(Task::one)
+            .collect())
+    }
+
     /// For an instance of a map: its position in the map's list.
     async fn map_index(&self) -> Option<u32> {
         self.view.map.as_ref().map(|(_, index, _)| *index)
