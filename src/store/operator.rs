@@ -128,6 +128,8 @@ pub async fn cancel_task(
         message: format!("task {task_id} changed while it was being cancelled"),
     })?;
     let mut interrupted_steps: Vec<Uuid> = interrupted_steps;
+    // A child cancelled on its own fails the step that started it.
+    super::lineage::settle_parents(tx, std::slice::from_ref(&task), now).await?;
     // Its children go with it (and theirs, down the tree).
     for child in open_children(tx, task_id).await? {
         let reason = Some(format!("parent task {task_id} was cancelled"));

@@ -188,6 +188,19 @@ async fn failures(db: &TestDb) {
     assert_eq!(call.error.as_ref().map(|e| e.kind.as_str()), Some("child_task"));
     assert_eq!(h.tasker.child_tasks(id).await.expect("children").len(), 2);
 
+    // A child cancelled on its own fails its step too.
+    h.register(HELD).await;
+    h.register(&CALLER.replace("caller", "patient").replace("CHILD", "held"))
+        .await;
+    let id = h.create("patient", json!({})).await;
+    let child = only_child(&h, id).await;
+    h.tasker.cancel_task(child, None).await.expect("cancels");
+    let done = h.wait_finished(id).await;
+    assert_eq!(done.task.status, TaskStatus::Error);
+    let error = step(&done, "call").error.clone().expect("error");
+    assert_eq!(error.kind.as_str(), "child_task");
+    assert!(error.message.contains("CANCELLED"), "{error:?}");
+
     h.register(&CALLER.replace("caller", "orphan").replace("CHILD", "missing"))
         .await;
     let id = h.create("orphan", json!({})).await;
