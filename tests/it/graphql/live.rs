@@ -6,6 +6,7 @@ use crate::support::{TestApp, TestDb, WsClient, test_config};
 
 crate::on_both_backends! {
     a_diamond_is_followed_to_complete_through_task_updated => diamond_over_websocket;
+    task_updated_shows_a_step_waiting_for_approval_and_resuming => waiting_over_websocket;
 }
 
 const DIAMOND: &str = "name: diamond
@@ -68,6 +69,55 @@ async fn diamond_over_websocket(db: &TestDb) {
         "COMPLETE"
     );
     assert_eq!(ws.next().await["type"], "complete");
+    app.stop().await;
+}
+
+const GATED: &str = "name: gated
+steps:
+  - {name: approve, approval: {}}
+  - {name: ship, handler: noop, depends_on: [approve]}
+";
+
+const STEPS_UPDATED: &str =
+    "subscription($id: ID!) { taskUpdated(id: $id) { status steps { id name status waitingFor } } }";
+
+async fn waiting_over_websocket(db: &TestDb) {
+    let app = TestApp::spawn(test_config(db)).await;
+    app.tasker
+        .register_template(GATED, false)
+        .await
+        .expect("registers");
+    let id = create(&app, "gated").await;
+    let mut ws = WsClient::connect(&app.base).await;
+    ws.subscribe("1", STEPS_UPDATED, json!({"id": id})).await;
+    // The step stays WAITING until decided, so an update shows it.
+    let approve = loop {
+        let message = ws.next().await;
+        assert_eq!(message["type"], "next", "{message}");
+        let step = message["payload"]["data"]["taskUpdated"]["steps"][0].clone();
+        if step["status"] == "WAITING" {
+            assert_eq!(step["waitingFor"], "APPROVAL", "{message}");
+            break step["id"].as_str().expect("id").to_owned();
+        }
+    };
+    let decided = app
+        .post(
+            "mutation($id: ID!) { approveStep(id: $id) { status } }",
+            json!({"id": approve}),
+        )
+        .await;
+    assert_eq!(decided["data"]["approveStep"]["status"], "COMPLETE", "{decided}");
+    let mut last = serde_json::Value::Null;
+    loop {
+        let message = ws.next().await;
+        match message["type"].as_str() {
+            Some("next") => last = message["payload"]["data"]["taskUpdated"].clone(),
+            Some("complete") => break,
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+    assert_eq!(last["status"], "COMPLETE", "resumed and finished: {last}");
+    assert_eq!(last["steps"][0]["status"], "COMPLETE");
     app.stop().await;
 }
 
