@@ -283,6 +283,19 @@ pub(crate) struct FailedAttempt<'a> {
     pub filter: Condition,
 }
 
+impl<'a> FailedAttempt<'a> {
+    /// A failure of `row` while it is WAITING (a timeout, a rejection, a
+    /// child or map instance that failed).
+    pub(crate) fn while_waiting(row: &'a workflow_step::Model, failure: &'a StepFailure) -> Self {
+        Self {
+            row,
+            failure,
+            from: &[StepStatus::Waiting],
+            filter: Condition::all().add(workflow_step::Column::Id.eq(row.id)),
+        }
+    }
+}
+
 /// Record a failure as the step's retry policy decides: wait for the next
 /// attempt, or fail for good. Returns the step as moved and its error row,
 /// or none when it was no longer where it was expected.

@@ -170,12 +170,7 @@ pub(crate) async fn settle_parents(
                 retryable: status == TaskStatus::Error,
                 retry_after: None,
             };
-            let attempt = FailedAttempt {
-                row: &step,
-                failure: &failure,
-                from: &[StepStatus::Waiting],
-                filter: Condition::all().add(workflow_step::Column::Id.eq(step.id)),
-            };
+            let attempt = FailedAttempt::while_waiting(&step, &failure);
             if let Some((_, error)) = fail_step(tx, attempt, 0.5, now).await? {
                 error_rows.push(error);
             }

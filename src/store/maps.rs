@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ use super::error::{Error, Result};
 use super::ids::any_of;
 use super::transition::{StepMove, move_steps};
 use super::txn::{WriteTxn, insert_all};
-use super::waits::complete_waiting;
+use super::waits::{complete_waiting, lease_of};
 use crate::domain::StepStatus;
 use crate::domain::attempt::{FailureKind, StepFailure};
 use crate::domain::backoff::RetryPolicy;
@@ -48,9 +48,7 @@ pub(crate) async fn record_expansions(
                 via: None,
                 to: StepStatus::Waiting,
                 from: &[StepStatus::InProgress],
-                filter: Condition::all()
-                    .add(workflow_step::Column::Id.eq(report.step_id))
-                    .add(workflow_step::Column::LeaseToken.eq(report.lease_token)),
+                filter: lease_of(report),
                 set: lease_cleared(),
                 reason: Some(format!("map over {} items", items.len())),
                 failure: None,
@@ -231,12 +229,7 @@ pub(crate) async fn settle_maps(
                 retryable: false,
                 retry_after: None,
             };
-            let attempt = FailedAttempt {
-                row: &map,
-                failure: &failure,
-                from: &[StepStatus::Waiting],
-                filter: Condition::all().add(workflow_step::Column::Id.eq(map.id)),
-            };
+            let attempt = FailedAttempt::while_waiting(&map, &failure);
             if let Some((_, error)) = fail_step(tx, attempt, 0.0, now).await? {
                 error_rows.push(error);
             }

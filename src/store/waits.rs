@@ -25,7 +25,8 @@ use crate::domain::attempt::{FailureKind, StepFailure};
 use crate::domain::kind::{StepKind, StepProgram, approved, slept};
 use crate::entities::{step_result, workflow_step};
 
-fn lease_of(report: &AttemptReport) -> Condition {
+/// The row of `report`'s step under the lease it reports for.
+pub(crate) fn lease_of(report: &AttemptReport) -> Condition {
     Condition::all()
         .add(workflow_step::Column::Id.eq(report.step_id))
         .add(workflow_step::Column::LeaseToken.eq(report.lease_token))
@@ -205,12 +206,7 @@ pub async fn wake_due(tx: &mut WriteTxn, now: DateTime<Utc>, limit: u64, jitter:
                     retryable: true,
                     retry_after: None,
                 };
-                let attempt = FailedAttempt {
-                    row: &row,
-                    failure: &failure,
-                    from: &[StepStatus::Waiting],
-                    filter: Condition::all().add(workflow_step::Column::Id.eq(row.id)),
-                };
+                let attempt = FailedAttempt::while_waiting(&row, &failure);
                 if let Some((moved, error)) = fail_step(tx, attempt, jitter, now).await? {
                     woken.push(moved);
                     error_rows.push(error);
@@ -291,12 +287,7 @@ pub async fn decide_approval(
                 retryable: false,
                 retry_after: None,
             };
-            let attempt = FailedAttempt {
-                row: &row,
-                failure: &failure,
-                from: &[StepStatus::Waiting],
-                filter: Condition::all().add(workflow_step::Column::Id.eq(row.id)),
-            };
+            let attempt = FailedAttempt::while_waiting(&row, &failure);
             let failed = fail_step(tx, attempt, 0.0, now).await?;
             match failed {
                 Some((moved, error)) => {
