@@ -14,6 +14,7 @@ mod m20261207_100000_add_concurrency_groups;
 mod m20261207_110000_add_rate_limits;
 mod m20261207_120000_create_schedules;
 mod m20261207_130000_add_step_programs;
+mod m20261207_140000_index_waiting_steps;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_110000_add_rate_limits::Migration),
             Box::new(m20261207_120000_create_schedules::Migration),
             Box::new(m20261207_130000_add_step_programs::Migration),
+            Box::new(m20261207_140000_index_waiting_steps::Migration),
         ]
     }
 }

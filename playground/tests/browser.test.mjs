@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { elsewhere, openBrowser } from './chromium.mjs';
+import { chromium } from 'playwright-core';
+import { elsewhere, openBrowser } from '../../tests/node/chromium.mjs';
 import { graphql, startTasker } from '../../tests/node/tasker.mjs';
 
 const output = new URL('../test-output/', import.meta.url);
@@ -18,7 +19,7 @@ let problems;
 
 before(async () => {
   server = await startTasker();
-  ({ browser, page, requested, problems } = await openBrowser());
+  ({ browser, page, requested, problems } = await openBrowser(chromium));
 });
 
 after(async () => {

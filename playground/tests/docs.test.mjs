@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { elsewhere, openBrowser } from './chromium.mjs';
+import { chromium } from 'playwright-core';
+import { elsewhere, openBrowser } from '../../tests/node/chromium.mjs';
 import { startTasker } from '../../tests/node/tasker.mjs';
 
 const output = new URL('../test-output/', import.meta.url);
@@ -17,7 +18,7 @@ let problems;
 
 before(async () => {
   server = await startTasker();
-  ({ browser, page, requested, problems } = await openBrowser());
+  ({ browser, page, requested, problems } = await openBrowser(chromium));
 });
 
 after(async () => {

@@ -29,7 +29,7 @@ pub use observability::{
 
 pub use sections::{
     BackoffConfig, DEFAULT_TEMPLATE_DIR, DatabaseConfig, EngineConfig, EventSourceConfig, EventsConfig,
-    GraphqlConfig, HandlerConfig, InboundEventsConfig, LimitsConfig, LogConfig, ServerConfig,
+    ExplorerConfig, GraphqlConfig, HandlerConfig, InboundEventsConfig, LimitsConfig, LogConfig, ServerConfig,
     TemplatesConfig,
 };
 
@@ -96,6 +96,8 @@ pub struct Config {
     pub handlers: BTreeMap<String, HandlerConfig>,
     /// Events from outside that steps wait for.
     pub inbound_events: InboundEventsConfig,
+    /// The task explorer (web UI).
+    pub explorer: ExplorerConfig,
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -285,6 +287,9 @@ impl Config {
         if let Some((key, message)) = self.metrics_cache.problem(self.redis.url().is_some()) {
             return Err(invalid(key, message));
         }
+        if let Some((key, message)) = self.explorer.problem() {
+            return Err(invalid(key, message));
+        }
         Ok(())
     }
 
@@ -384,6 +389,22 @@ mod tests {
         c.metrics_cache.strategy = "distributed_basic".into();
         c.metrics_cache.export_target = "https://push/metrics".into();
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn a_trace_url_is_a_web_address_with_a_place_for_the_id() {
+        let with = |url: &str| {
+            let mut c = Config::default();
+            c.explorer.trace_url = url.into();
+            c.validate()
+        };
+        assert!(with("").is_ok());
+        assert!(with("http://jaeger:16686/trace/{trace_id}").is_ok());
+        assert!(with("https://grafana/explore?trace={trace_id}&x=1").is_ok());
+        for bad in ["http://jaeger:16686/trace/", "ftp://x/{trace_id}", "{trace_id}"] {
+            let err = with(bad).expect_err(bad).to_string();
+            assert!(err.contains("explorer.trace_url"), "{bad}: {err}");
+        }
     }
 
     #[test]

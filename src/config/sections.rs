@@ -223,6 +223,46 @@ impl Default for GraphqlConfig {
     }
 }
 
+/// `[explorer]`: the task explorer, the web UI at `/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplorerConfig {
+    /// Serve the explorer at `/` (off: `/` answers 404).
+    pub enabled: bool,
+    /// Link from a task to its trace in a trace viewer, with `{trace_id}`
+    /// where the id goes (e.g. `http://jaeger:16686/trace/{trace_id}`);
+    /// empty: trace ids are shown without a link.
+    pub trace_url: String,
+}
+
+impl Default for ExplorerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trace_url: String::new(),
+        }
+    }
+}
+
+impl ExplorerConfig {
+    /// What is wrong with the settings, if anything.
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        let url = self.trace_url.trim();
+        if url.is_empty() {
+            return None;
+        }
+        let web = reqwest::Url::parse(&url.replace("{trace_id}", "0"))
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !web || !url.contains("{trace_id}") {
+            return Some((
+                "explorer.trace_url",
+                "must be an http:// or https:// URL holding {trace_id} (or empty: no link)",
+            ));
+        }
+        None
+    }
+}
+
 /// `[handlers.<name>]`: limits on one handler, whatever template uses it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -63,6 +63,25 @@ pub enum TemplateError {
     },
 }
 
+impl TemplateError {
+    /// Line and column (from 1) of a syntax error, when the parser named them.
+    pub fn location(&self) -> Option<(u32, u32)> {
+        let Self::Syntax { message } = self else {
+            return None;
+        };
+        let (_, rest) = message.split_once(" line ")?;
+        let mut words = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty());
+        let line = words.next()?.parse().ok()?;
+        let column = rest
+            .split_once("column ")
+            .and_then(|(_, c)| c.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .unwrap_or(1);
+        Some((line, column))
+    }
+}
+
 fn join_problems(problems: &[TemplateProblem]) -> String {
     problems
         .iter()
@@ -88,4 +107,30 @@ pub enum ContextError {
         /// Configured maximum.
         limit: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syntax_error_is_located_by_the_line_and_column_its_parser_names() {
+        let at = |message: &str| {
+            TemplateError::Syntax {
+                message: message.into(),
+            }
+            .location()
+        };
+        assert_eq!(
+            at("steps[0]: invalid type: string \"x\", expected a sequence at line 3 column 7"),
+            Some((3, 7))
+        );
+        assert_eq!(at("did not find expected key at line 12"), Some((12, 1)));
+        assert_eq!(at("missing field `name`"), None);
+        let invalid = TemplateError::Invalid {
+            name: "x".into(),
+            problems: vec![],
+        };
+        assert_eq!(invalid.location(), None);
+    }
 }

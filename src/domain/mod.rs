@@ -13,6 +13,7 @@ pub mod handler_limit;
 pub mod inbound;
 pub mod kind;
 pub mod median;
+pub mod overview;
 pub mod priority;
 pub mod rate;
 pub mod readiness;

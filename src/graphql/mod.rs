@@ -9,19 +9,28 @@ mod inbound;
 mod loaders;
 mod measure;
 mod mutation;
+mod overview;
 mod query;
 mod schedules;
 mod subscription;
 mod types;
+mod validation;
 
 use async_graphql::{Data, Schema};
 
 pub use error::{ErrorCode, ErrorCodes, Told};
 pub use loaders::Loaders;
-/// Read access to namespaces, templates, handlers, tasks, steps, schedules and events.
+/// Read access to namespaces, templates, handlers, tasks, steps, schedules,
+/// events and the dashboard's figures.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::CoreQuery, schedules::ScheduleQuery, inbound::EventQuery);
+pub struct QueryRoot(
+    query::CoreQuery,
+    schedules::ScheduleQuery,
+    inbound::EventQuery,
+    overview::OverviewQuery,
+    validation::ValidationQuery,
+);
 
 /// Changes: templates, tasks, schedules, events, operator actions and the external-worker protocol.
 #[derive(async_graphql::MergedObject, Default)]
@@ -48,22 +57,29 @@ pub struct Settings {
     pub max_complexity: usize,
     /// Whether `__schema` / `__type` queries are answered.
     pub introspection: bool,
+    /// What `explorer` answers.
+    pub explorer: overview::ExplorerSettings,
 }
 
 impl Settings {
-    /// The settings of `[graphql]`.
-    pub fn from_config(config: &crate::config::GraphqlConfig) -> Self {
+    /// The settings of `[graphql]` and `[explorer]`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let trace_url = config.explorer.trace_url.trim();
         Self {
-            max_depth: config.max_depth,
-            max_complexity: config.max_complexity,
-            introspection: config.introspection,
+            max_depth: config.graphql.max_depth,
+            max_complexity: config.graphql.max_complexity,
+            introspection: config.graphql.introspection,
+            explorer: overview::ExplorerSettings {
+                trace_url: (!trace_url.is_empty()).then(|| trace_url.to_owned()),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
         }
     }
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self::from_config(&crate::config::GraphqlConfig::default())
+        Self::from_config(&crate::config::Config::default())
     }
 }
 
@@ -79,6 +95,7 @@ pub fn schema(tasker: Tasker, settings: &Settings) -> TaskerSchema {
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .extension(measure::Measure(tasker.metrics().clone()))
         .data(tasker)
+        .data(settings.explorer.clone())
         .extension(ErrorCodes)
         .limit_depth(settings.max_depth)
         .limit_complexity(settings.max_complexity);

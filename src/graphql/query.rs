@@ -18,7 +18,7 @@ use crate::auth::permission::{
 };
 use crate::events::{EventName, selected};
 use crate::handlers::HandlerKind;
-use crate::store::{Page, TaskQuery};
+use crate::store::{MAX_SEARCH_CHARS, Page, TaskQuery};
 
 /// Largest page `tasks` returns.
 pub const MAX_PAGE: i32 = crate::service::MAX_PAGE_SIZE as i32;
@@ -186,6 +186,13 @@ impl CoreQuery {
             }
         };
         let mut query: TaskQuery = filter.unwrap_or_default().into();
+        if query
+            .search
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_SEARCH_CHARS)
+        {
+            return Err(bad_input("filter.search", format!("at most {MAX_SEARCH_CHARS} characters")).into());
+        }
         if let Scope::Namespaces(allowed) = require_somewhere(ctx, TASK_READ)? {
             query.within_namespaces = Some(allowed);
         }

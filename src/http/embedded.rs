@@ -70,6 +70,24 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// Panics unless site `S` has a page and every file the page names.
+#[cfg(test)]
+pub(super) fn assert_complete<S: RustEmbed>(folder: &str) {
+    let page = S::get("index.html").unwrap_or_else(|| panic!("{folder}/index.html is built"));
+    let html = String::from_utf8_lossy(&page.data);
+    let referenced: Vec<&str> = html
+        .split(['"', '\''])
+        .filter_map(|part| part.strip_prefix("./"))
+        .collect();
+    assert!(!referenced.is_empty(), "the page links its bundle: {html}");
+    for path in referenced {
+        assert!(
+            S::get(path).is_some(),
+            "{path} is named by {folder}/index.html but missing"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! The HTTP front: GraphQL over HTTP and websocket, the playground, the REST
+//! The HTTP front: GraphQL over HTTP and websocket, the task explorer at
+//! `/`, the playground, the REST
 //! API with its OpenAPI document and reference page (`/docs/`), handler
 //! discovery, health endpoints, metrics, and the correlation id every response
 //! carries.
@@ -8,6 +9,7 @@ mod correlation;
 mod discovery;
 mod docs;
 mod embedded;
+mod explorer;
 mod graphql;
 mod health;
 mod playground;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub schema: TaskerSchema,
     /// Largest request body accepted on `/graphql`.
     pub max_request_bytes: usize,
+    /// Serve the task explorer at `/`.
+    pub explorer: bool,
     /// Process start, for uptime.
     pub started: Instant,
     /// The Redis event relay, when Redis is configured.
@@ -61,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/health/status", get(status::status))
         .route("/metrics", get(status::metrics))
+        .route("/", get(explorer::index))
+        .route("/assets/{*path}", get(explorer::asset))
         .route("/playground", get(playground::redirect))
         .route("/playground/", get(playground::index))
         .route("/playground/{*path}", get(playground::asset))

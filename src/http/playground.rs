@@ -40,18 +40,6 @@ mod tests {
 
     #[test]
     fn the_bundle_has_a_page_and_every_file_it_names() {
-        let page = Bundle::get("index.html").expect("playground/dist/index.html is built");
-        let html = String::from_utf8_lossy(&page.data);
-        let referenced: Vec<&str> = html
-            .split(['"', '\''])
-            .filter_map(|part| part.strip_prefix("./"))
-            .collect();
-        assert!(!referenced.is_empty(), "the page links its bundle: {html}");
-        for path in referenced {
-            assert!(
-                Bundle::get(path).is_some(),
-                "{path} is named by the page but missing"
-            );
-        }
+        crate::http::embedded::assert_complete::<Bundle>("playground/dist");
     }
 }

@@ -37,6 +37,13 @@ impl Tasker {
         Ok(template)
     }
 
+    /// Check a template document as registration would, storing nothing.
+    pub fn validate_template(&self, text: &str) -> Result<TaskTemplate> {
+        let template = self.check_template(text)?;
+        self.check_declared_schedules(&template)?;
+        Ok(template)
+    }
+
     /// Register a template document (YAML or JSON). Identical content is a
     /// no-op; different content under the same version needs `replace`.
     pub async fn register_template(
@@ -44,8 +51,7 @@ impl Tasker {
         text: &str,
         replace: bool,
     ) -> Result<(StoredTemplate, Registration)> {
-        let template = self.check_template(text)?;
-        self.check_declared_schedules(&template)?;
+        let template = self.validate_template(text)?;
         let now = self.clock.now();
         let template = &template;
         let registered = self

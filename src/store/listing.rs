@@ -3,7 +3,7 @@
 //! arrive, and paging never shows a task twice or skips one.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -31,8 +31,40 @@ pub struct TaskQuery {
     pub created_after: Option<DateTime<Utc>>,
     /// Created before.
     pub created_before: Option<DateTime<Utc>>,
+    /// Text to look for: a task id, a correlation id, or part of the
+    /// initiator (case-insensitive).
+    pub search: Option<String>,
     /// Only tasks of these namespaces (what the caller may read); `None`: any.
     pub within_namespaces: Option<Vec<String>>,
+}
+
+/// The longest search text accepted.
+pub const MAX_SEARCH_CHARS: usize = 256;
+
+/// `text` as a LIKE pattern matching any value that contains it.
+fn containing(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+fn matching(text: &str) -> Condition {
+    let initiator = Expr::expr(Func::lower(Expr::col(task::Column::Initiator)))
+        .like(LikeExpr::new(containing(text)).escape('\\'));
+    let mut any = Condition::any()
+        .add(initiator)
+        .add(task::Column::CorrelationId.eq(text));
+    if let Ok(id) = Uuid::try_parse(text) {
+        any = any.add(task::Column::Id.eq(id));
+    }
+    any
 }
 
 /// A page request.
@@ -87,6 +119,9 @@ fn condition(query: &TaskQuery) -> Condition {
     }
     if let Some(before) = query.created_before {
         c = c.add(task::Column::CreatedAt.lt(before));
+    }
+    if let Some(text) = query.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        c = c.add(matching(text));
     }
     let mut tags = query.tags.clone();
     tags.sort();
@@ -143,4 +178,15 @@ pub async fn list_tasks(conn: &impl ConnectionTrait, query: &TaskQuery, page: Pa
 /// How many tasks match (ignoring pagination).
 pub async fn count_tasks(conn: &impl ConnectionTrait, query: &TaskQuery) -> Result<u64> {
     Ok(task::Entity::find().filter(condition(query)).count(conn).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_pattern_matches_the_text_literally_anywhere() {
+        assert_eq!(containing("Ops-Bot"), "%ops-bot%");
+        assert_eq!(containing("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
 }

@@ -18,6 +18,7 @@ mod listing;
 mod loads;
 mod maps;
 mod operator;
+mod overview;
 mod queries;
 mod rates;
 mod readiness;
@@ -43,12 +44,15 @@ pub use groups::LockedClock;
 pub use handler_limits::HandlerLimits;
 pub use inbound::{MAX_EVENTS_PAGE, NewEvent, StoredEvent, recent_events, record_event};
 pub use lineage::{CHILD_WAIT, children_of, children_to_start, refuse_child};
-pub use listing::{Page, TaskPage, TaskQuery, count_tasks, list_tasks};
+pub use listing::{MAX_SEARCH_CHARS, Page, TaskPage, TaskQuery, count_tasks, list_tasks};
 pub use loads::{
     EdgeEnd, edges_of_steps, edges_of_tasks, handlers_with_claimable_work, steps_by_ids, steps_of_tasks,
     task_transitions_of, tasks_by_ids,
 };
 pub use operator::{Cancelled, cancel_task, resolve_step, retry_step, retry_task};
+pub use overview::{
+    BucketCount, LeaseHolder, lease_holders, oldest_ready_step, steps_waiting, tasks_by_bucket,
+};
 pub use queries::{
     DispatchInputs, Progress, StepCountsByTask, TaskInputs, count_tasks_by_status, dispatch_inputs,
     find_step, find_task, find_task_by_idempotency_key, finished_window, progress, step_counts, step_errors,

@@ -111,6 +111,13 @@ fn operations() -> Vec<Op> {
         op("{ events { id } }", "tasker.event:read", FORBIDDEN),
         op("{ metrics { body } }", "tasker.metrics:read", FORBIDDEN),
         op("{ metricsCache { chosen } }", "tasker.metrics:read", FORBIDDEN),
+        op("{ overview { at } }", "tasker.metrics:read", FORBIDDEN),
+        op("{ explorer { version } }", "tasker.task:read", Passes),
+        op(
+            "query($y: String!) { validateTaskTemplate(yaml: $y) { valid } }",
+            "tasker.template:read",
+            Passes,
+        ),
         op("{ registries { name } }", "tasker.registry:read", FORBIDDEN),
         op(
             "{ searchRegistries(query: \"noop\") { name } }",

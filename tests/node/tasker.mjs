@@ -76,10 +76,10 @@ export async function startTasker({ env = {} } = {}) {
 }
 
 /** One GraphQL request over HTTP; throws on transport or GraphQL errors. */
-export async function graphql(url, query, variables = {}) {
+export async function graphql(url, query, variables = {}, headers = {}) {
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ query, variables }),
   });
   const body = await res.json();

@@ -392,6 +392,16 @@ impl MetricsCache {
         Ok(view)
     }
 
+    /// Every replica sharing metrics with the Unix time of its last sync;
+    /// `None` when Redis is not in use (only this replica is known).
+    pub async fn replicas(&self) -> Option<Result<Vec<(String, f64)>, StoreError>> {
+        self.0.client.as_ref()?;
+        Some(match self.store().await {
+            Ok(store) => store.instances_seen().await,
+            Err(err) => Err(err),
+        })
+    }
+
     /// The shared store when Redis is in use and reachable now.
     pub(crate) async fn shared_store(&self) -> Option<Result<Store, StoreError>> {
         self.0.client.as_ref()?;

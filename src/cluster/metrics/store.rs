@@ -280,6 +280,17 @@ impl Store {
 
     /// The replicas that synced within the retention window.
     pub async fn instances(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .instances_seen()
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// The replicas that synced within the retention window, each with the
+    /// Unix time of its last sync.
+    pub async fn instances_seen(&self) -> Result<Vec<(String, f64)>, StoreError> {
         let mut c = self.connection.clone();
         let since = chrono::Utc::now().timestamp() - self.retention_seconds() as i64;
         within(
@@ -287,6 +298,7 @@ impl Store {
                 .arg(self.key("instances"))
                 .arg(since)
                 .arg("+inf")
+                .arg("WITHSCORES")
                 .query_async(&mut c),
         )
         .await

@@ -13,7 +13,7 @@ mod template;
 use async_graphql::{Context, ID};
 use uuid::Uuid;
 
-pub use enums::HandlerKindGql;
+pub use enums::{HandlerKindGql, TaskStatusKind};
 pub use event::{Event, EventDescription, namespace_of};
 pub use graph::DependencyGraph;
 pub use metrics::{MetricsCacheStatus, MetricsExport, MetricsFormat, MetricsScopeGql};

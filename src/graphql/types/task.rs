@@ -247,6 +247,9 @@ pub struct TaskFilter {
     pub created_after: Option<DateTime<Utc>>,
     /// Created before.
     pub created_before: Option<DateTime<Utc>>,
+    /// A task id, a correlation id, or part of the initiator
+    /// (case-insensitive; at most 256 characters).
+    pub search: Option<String>,
 }
 
 impl From<TaskFilter> for TaskQuery {
@@ -259,6 +262,7 @@ impl From<TaskFilter> for TaskQuery {
             tags: f.tags.unwrap_or_default(),
             created_after: f.created_after,
             created_before: f.created_before,
+            search: f.search,
             within_namespaces: None,
         }
     }

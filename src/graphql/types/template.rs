@@ -112,6 +112,12 @@ impl Handler {
         self.stored.template.steps.iter().map(StepTemplateInfo).collect()
     }
 
+    /// The template as stored (normalized: defaults filled in), in YAML.
+    async fn source(&self) -> GqlResult<String> {
+        serde_yaml::to_string(&*self.stored.template)
+            .map_err(|e| async_graphql::Error::new(format!("template cannot be shown as YAML: {e}")).into())
+    }
+
     /// The step graph.
     async fn dependency_graph(&self, ctx: &Context<'_>) -> GqlResult<DependencyGraph> {
         let t = &self.stored.template;

@@ -305,7 +305,7 @@ pub struct TaskFilter {
     /// Any of these statuses, comma-separated (e.g. `ERROR,CANCELLED`).
     #[serde(default, deserialize_with = "empty_as_none")]
     #[param(
-        pattern = "^((PENDING|IN_PROGRESS|COMPLETE|ERROR|CANCELLED|RESOLVED_MANUALLY)(,(PENDING|IN_PROGRESS|COMPLETE|ERROR|CANCELLED|RESOLVED_MANUALLY))*)?$"
+        pattern = "^((PENDING|SCHEDULED|IN_PROGRESS|COMPLETE|ERROR|CANCELLED|RESOLVED_MANUALLY)(,(PENDING|SCHEDULED|IN_PROGRESS|COMPLETE|ERROR|CANCELLED|RESOLVED_MANUALLY))*)?$"
     )]
     pub status: Option<String>,
     /// Every one of these tags, comma-separated.
@@ -315,6 +315,10 @@ pub struct TaskFilter {
     pub created_after: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     pub created_before: Option<DateTime<Utc>>,
+    /// A task id, a correlation id, or part of the initiator (case-insensitive).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    #[param(max_length = 256)]
+    pub search: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,

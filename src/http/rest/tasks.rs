@@ -17,7 +17,7 @@ use crate::domain::template::DEFAULT_NAMESPACE;
 use crate::http::AppState;
 use crate::http::correlation::CorrelationId;
 use crate::service::{self, MAX_KEY_CHARS, MAX_PAGE_SIZE, TaskView, Tasker};
-use crate::store::{Page, TaskQuery};
+use crate::store::{MAX_SEARCH_CHARS, Page, TaskQuery};
 
 /// The header that makes creation idempotent.
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -179,6 +179,17 @@ pub async fn list(
             })
         })
         .collect::<Answer<Vec<_>>>()?;
+    if filter
+        .search
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_SEARCH_CHARS)
+    {
+        return Err(Problem::bad_input(
+            StatusCode::BAD_REQUEST,
+            "search",
+            format!("at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
     let query = TaskQuery {
         namespace: filter.namespace,
         name: filter.name,
@@ -187,6 +198,7 @@ pub async fn list(
         tags: split(filter.tag.as_deref()).map(str::to_owned).collect(),
         created_after: filter.created_after,
         created_before: filter.created_before,
+        search: filter.search,
         within_namespaces: match scope {
             Scope::All => None,
             Scope::Namespaces(allowed) => Some(allowed),

@@ -59,6 +59,7 @@ async fn setup(db: &TestDb, bus_capacity: usize) -> (Tasker, TaskerSchema) {
         max_depth: 8,
         max_complexity: 2_000,
         introspection: true,
+        ..graphql::Settings::default()
     };
     let schema = graphql::schema(tasker.clone(), &settings);
     (tasker, schema)

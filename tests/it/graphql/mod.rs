@@ -4,5 +4,6 @@ mod contract;
 mod http;
 mod live;
 mod loaders;
+mod overview;
 mod paging;
 mod workers;
