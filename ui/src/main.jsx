@@ -7,6 +7,7 @@ import { href, useRoute } from './lib/route.js';
 import { Dashboard } from './pages/Dashboard.jsx';
 import { TaskDetail } from './pages/TaskDetail.jsx';
 import { Tasks } from './pages/Tasks.jsx';
+import { Schedules } from './pages/Schedules.jsx';
 import { Templates } from './pages/Templates.jsx';
 import './style.css';
 
@@ -42,11 +43,13 @@ function App() {
     ['dashboard', 'Dashboard'],
     ['tasks', 'Tasks'],
     ['templates', 'Templates'],
+    ['schedules', 'Schedules'],
   ];
   let page;
   if (route.page === 'tasks' && route.parts[0]) page = <TaskDetail key={route.parts[0]} id={route.parts[0]} params={route.params} />;
   else if (route.page === 'tasks') page = <Tasks params={route.params} />;
   else if (route.page === 'templates') page = <Templates parts={route.parts} />;
+  else if (route.page === 'schedules') page = <Schedules />;
   else page = <Dashboard />;
   return (
     <>

@@ -197,6 +197,20 @@ describe('the explorer with auth off', () => {
     await shot(page, 'templates');
   });
 
+  test('schedules list their next fires, and Pause from the page pauses one', async () => {
+    const { createSchedule } = await gq(
+      'mutation { createSchedule(input: {namespace: "ui", name: "approve_flow", cron: "0 3 * * *", context: {}}) { id } }',
+    );
+    await page.goto(`${server.url}/#/schedules`);
+    const row = page.locator(`tr[data-schedule="${createSchedule.id}"]`);
+    await row.getByText('0 3 * * *').waitFor(WAIT);
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await row.getByRole('button', { name: 'Resume' }).waitFor(WAIT);
+    const { schedule } = await gq('query($id: ID!) { schedule(id: $id) { paused } }', { id: createSchedule.id });
+    assert.equal(schedule.paused, true);
+    await shot(page, 'schedules');
+  });
+
   test('a 200-step DAG paints, and the figure is printed', async () => {
     const id = await create('wide');
     const started = Date.now();
@@ -208,7 +222,7 @@ describe('the explorer with auth off', () => {
 
   test('no page has a serious or critical axe-core violation, light or dark', async () => {
     const { task } = await gq('query { tasks(first: 1) { nodes { id } } }').then((d) => ({ task: d.tasks.nodes[0] }));
-    const pages = ['/', '/#/tasks', `/#/tasks/${task.id}`, '/#/templates/ui/flaky/0.1.0'];
+    const pages = ['/', '/#/tasks', `/#/tasks/${task.id}`, '/#/templates/ui/flaky/0.1.0', '/#/schedules'];
     for (const scheme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme: scheme });
       for (const path of pages) {
